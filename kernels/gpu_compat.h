@@ -37,8 +37,13 @@
 #define gpuDevAttrClockRate hipDeviceAttributeClockRate
 #define gpuDriverGetVersion hipDriverGetVersion
 #define gpuRuntimeGetVersion hipRuntimeGetVersion
-#define gpuProfilerStart hipProfilerStart
-#define gpuProfilerStop hipProfilerStop
+// Deprecated in favour of rocTX, but still the only call that brackets a range
+// for every ROCm profiler generation.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"
+inline hipError_t gpuProfilerStart() { return hipProfilerStart(); }
+inline hipError_t gpuProfilerStop() { return hipProfilerStop(); }
+#pragma clang diagnostic pop
 #define PDPROF_BACKEND "hip"
 #else
 #include <cuda_profiler_api.h>

@@ -1,0 +1,70 @@
+"""Capture bundles: the raw outputs of a real GPU run, shipped for GPU-free replay.
+
+`pdprof capture results/<gpu> captures/<gpu>` copies the files exactly as the
+tools wrote them and records beside them the command, card, driver and tool
+versions. Nothing in a bundle is ever edited by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from pdprof.errors import ConfigError
+from pdprof.fsutil import write_text
+
+POINT_FILES = ("bench.json", "ncu.ncu-rep", "ncu_details.csv", "ncu_raw.csv", "ncu_stdout.txt", "ncu_command.json")
+RUN_FILES = ("provenance.json",)
+
+
+def point_file(root: Path, point_id: str, name: str) -> Path:
+    """Where a raw output of a point lives, in results/<gpu>/ and in a bundle alike."""
+    return root / "runs" / point_id / name
+
+
+def create(results: Path, bundle: Path, command: str) -> list[Path]:
+    if not (results / "provenance.json").is_file():
+        raise ConfigError(f"{results} holds no finished run (no provenance.json): run the pipeline first")
+    copied = []
+    for name in RUN_FILES:
+        copied.append(_copy(results / name, bundle / name))
+    for run_dir in sorted((results / "runs").iterdir()):
+        for name in POINT_FILES:
+            source = point_file(results, run_dir.name, name)
+            if source.is_file():
+                copied.append(_copy(source, point_file(bundle, run_dir.name, name)))
+    write_text(bundle / "CAPTURE.md", describe(json.loads((results / "provenance.json").read_text()), command))
+    return copied
+
+
+def _copy(source: Path, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
+def describe(provenance: dict, command: str) -> str:
+    card = provenance["gpu"]
+    lines = [
+        "# Capture bundle",
+        "",
+        "Raw outputs of a real pipeline run, copied by `pdprof capture` exactly as the tools wrote",
+        "them. Replayed by `backend: replay`; never edit these files by hand.",
+        "",
+        f"- command: `{command}`",
+        f"- card: {card['name']} (compute capability {card['compute_capability']})",
+        f"- driver: {card['driver_version']}",
+        f"- CUDA toolkit (nvcc): {provenance.get('cuda_version') or 'n/a'}",
+        f"- Nsight Compute: {provenance.get('ncu_version') or 'n/a'}",
+        f"- git revision: {provenance.get('git_rev') or 'n/a'}",
+        f"- host: {provenance.get('host') or 'n/a'}",
+        f"- captured at: {provenance.get('captured_at')}",
+        "",
+        "Per point, under `runs/<point>/`: `bench.json` (the benchmark's JSON result line from the",
+        "unprofiled timing run), `ncu.ncu-rep` (the Nsight Compute report), its exports",
+        "`ncu_details.csv` (`ncu --import ncu.ncu-rep --csv`) and `ncu_raw.csv` (`--page raw`),",
+        "`ncu_stdout.txt` (ncu's console output) and `ncu_command.json` (the exact argv).",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""The tidy dataset: one row per kernel launch x metric, with run parameters and provenance.
+
+Per-point frames are merged into a Parquet dataset partitioned by GPU and
+profiler (hive layout: <root>/gpu=<slug>/profiler=<tool>/part-0.parquet), so
+pandas, pyarrow and DuckDB all read it with its partition columns.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from pdprof.config import Point
+from pdprof.fsutil import atomic_output
+
+PARTITIONS = ("gpu", "profiler")
+PROVENANCE_COLUMNS = (
+    "gpu_name", "compute_capability", "driver_version", "cuda_version",
+    "ncu_version", "git_rev", "captured_at",
+)  # fmt: skip
+PHASE_PATTERNS = {"prefill": re.compile(r"prefill", re.I), "decode": re.compile(r"decode", re.I)}
+MS_TO_NS = 1e6
+
+
+def phase_of(kernel: str) -> str:
+    for phase, pattern in PHASE_PATTERNS.items():
+        if pattern.search(kernel):
+            return phase
+    return "other"
+
+
+def bench_frame(result: dict) -> pd.DataFrame:
+    """Rows from the benchmark's JSON result line: one per phase x metric."""
+    peak = result["device"]["peak_dram_bytes_per_s"]
+    rows = []
+    for phase in ("prefill", "decode"):
+        timing = result[phase]
+        metrics = {
+            "step_time": (timing["ms_median"] * MS_TO_NS, "ns"),
+            "step_time_min": (timing["ms_min"] * MS_TO_NS, "ns"),
+            "step_time_max": (timing["ms_max"] * MS_TO_NS, "ns"),
+            "tokens_per_s": (timing["tokens_per_s"], "1/second"),
+            "kernel_flops": (timing["kernel_flops"], "flop"),
+            "peak_dram_bandwidth": (peak, "byte/second"),
+        }
+        if phase == "decode":
+            metrics["kv_bytes_per_step"] = (timing["kv_bytes_per_step"], "byte")
+            metrics["effective_bandwidth"] = (timing["bytes_per_s"], "byte/second")
+        for metric, (value, unit) in metrics.items():
+            rows.append({"kernel": phase, "phase": phase, "launch": 0, "metric": metric,
+                         "value": float(value), "unit": unit})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame["profiler"] = "bench"
+    return frame
+
+
+def profiler_frame(parsed: pd.DataFrame, profiler: str) -> pd.DataFrame:
+    """Parsed profiler rows with the phase each kernel belongs to."""
+    frame = parsed[["kernel", "launch", "metric", "value", "unit"]].copy()
+    frame["phase"] = parsed["kernel_short"].map(phase_of)
+    frame["profiler"] = profiler
+    return frame
+
+
+def point_frame(frames: list[pd.DataFrame], point: Point, gpu_slug: str, provenance: dict) -> pd.DataFrame:
+    """Stamp rows with the point's parameters and the run's provenance."""
+    frame = pd.concat(frames, ignore_index=True)
+    frame.insert(0, "gpu", gpu_slug)
+    frame.insert(1, "point", point.id)
+    for axis, value in point.as_dict().items():
+        frame[axis] = value
+    frame["gpu_name"] = provenance["gpu"]["name"]
+    frame["compute_capability"] = provenance["gpu"]["compute_capability"]
+    frame["driver_version"] = provenance["gpu"]["driver_version"]
+    for key in ("cuda_version", "ncu_version", "git_rev", "captured_at"):
+        frame[key] = provenance.get(key, "")
+    frame["launch"] = frame["launch"].astype("int64")
+    frame["value"] = frame["value"].astype("float64")
+    return frame
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_output(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def write_partition(frames: list[pd.DataFrame], root: Path, gpu_slug: str, profiler: str) -> Path:
+    """Write the rows of one GPU and profiler as <root>/gpu=<slug>/profiler=<profiler>/part-0.parquet."""
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame[(frame["gpu"] == gpu_slug) & (frame["profiler"] == profiler)]
+    path = partition_path(root, gpu_slug, profiler)
+    # Partition values live in the path; keeping them in the file too would clash on read.
+    write_frame(frame.drop(columns=list(PARTITIONS)), path)
+    return path
+
+
+def partition_path(root: Path, gpu_slug: str, profiler: str) -> Path:
+    return Path(root) / f"gpu={gpu_slug}" / f"profiler={profiler}" / "part-0.parquet"
+
+
+def read_dataset(paths: list[str | Path]) -> pd.DataFrame:
+    """Read dataset roots or partition files; partition columns come back as plain strings."""
+    frames = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
+            frames.append(table.to_pandas())
+        else:
+            frames.append(_read_partition_file(path))
+    frame = pd.concat(frames, ignore_index=True)
+    for column in PARTITIONS:
+        frame[column] = frame[column].astype(str)
+    return frame
+
+
+def _read_partition_file(path: Path) -> pd.DataFrame:
+    frame = pq.read_table(path).to_pandas()
+    for part in path.parts:
+        key, sep, value = part.partition("=")
+        if sep and key in PARTITIONS and key not in frame:
+            frame[key] = value
+    return frame
+

@@ -1,0 +1,1 @@
+"""Per-tool profiler support (output parsing, later command-line building)."""

@@ -1,0 +1,73 @@
+"""Run the benchmark binary for one sweep point and keep its JSON result line."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+
+from pdprof.config import Point
+from pdprof.errors import PointFailed, ToolError
+from pdprof.fsutil import write_json
+
+RESULT_SCHEMA = "pdprof.bench/1"
+# The benchmark's own exit codes (kernels/prefill_decode_bench.cu).
+BENCH_EXIT_REASONS = {2: "bad arguments", 3: "GPU API error", 4: "output check failed"}
+
+
+def run_checked(argv: list[str], timeout_s: float, what: str) -> str:
+    """Run argv (no shell), stream stderr to ours, return stdout; raise PointFailed on any fault."""
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=timeout_s)
+    except FileNotFoundError:
+        raise ToolError(f"{argv[0]} not found: build it first or check PATH") from None
+    except subprocess.TimeoutExpired:
+        raise PointFailed(f"{what} timed out after {timeout_s:g} s (run.timeout_s)") from None
+    print(done.stdout, end="", flush=True)
+    if done.returncode != 0:
+        reason = BENCH_EXIT_REASONS.get(done.returncode, f"exit code {done.returncode}")
+        if done.returncode < 0:
+            reason = f"killed by signal {-done.returncode}"
+        raise PointFailed(f"{what} failed: {reason}")
+    return done.stdout
+
+
+def result_line(stdout: str) -> dict:
+    """The benchmark's JSON result line among whatever else it printed."""
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{") and RESULT_SCHEMA in line:
+            try:
+                return json.loads(line)
+            except ValueError:
+                break
+    raise PointFailed(f"benchmark printed no valid {RESULT_SCHEMA} JSON line")
+
+
+def check_result(result: dict) -> None:
+    """A result whose outputs were unwritten or non-finite must never be timed."""
+    failed = [name for name, ok in result.get("checks", {}).items() if not ok]
+    if failed:
+        raise PointFailed(f"benchmark output check failed: {', '.join(failed)}")
+    for phase in ("prefill", "decode"):
+        times = (result.get(phase) or {}).get("ms_all", [])
+        if not times or not all(math.isfinite(t) and t > 0 for t in times):
+            raise PointFailed(f"benchmark reported no valid {phase} times")
+
+
+def bench_command(binary: Path, point: Point, warmup: int, repeats: int) -> list[str]:
+    return [
+        str(binary), *point.bench_args(), "--warmup", str(warmup),
+        "--repeats", str(repeats), "--mode", "time",
+    ]  # fmt: skip
+
+
+def run_bench(binary: Path, point: Point, out: Path, warmup: int, repeats: int, timeout_s: float) -> dict:
+    argv = bench_command(binary, point, warmup, repeats)
+    print("+ " + " ".join(argv), flush=True)
+    result = result_line(run_checked(argv, timeout_s, f"point {point.id}"))
+    check_result(result)
+    result["command"] = argv
+    write_json(out, result)
+    return result

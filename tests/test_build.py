@@ -1,0 +1,51 @@
+"""The single-source benchmark compiles with nvcc 13 (CUDA) and hipcc (HIP), compile-only here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pdprof import build
+from pdprof.errors import ToolError
+
+SOURCE = Path(__file__).resolve().parents[1] / "kernels" / "prefill_decode_bench.cu"
+
+
+def test_nvcc_builds_the_benchmark_for_hopper(nvcc, tmp_path):
+    out = tmp_path / "bench"
+    argv = build.build("cuda", SOURCE, out, "sm_90", ["-O3", "-std=c++17", "-lineinfo"])
+    assert out.is_file() and out.stat().st_mode & 0o111
+    assert "-arch=sm_90" in argv
+    if shutil.which("cuobjdump"):  # it names the embedded cubins
+        listing = subprocess.run(["cuobjdump", "--list-elf", str(out)], capture_output=True, text=True)
+        assert "sm_90" in listing.stdout
+
+
+def test_hipcc_builds_the_benchmark_for_gfx90a(hipcc, tmp_path):
+    out = tmp_path / "bench_hip"
+    build.build("hip", SOURCE, out, "gfx90a", ["-O3", "-std=c++17"])
+    assert out.is_file() and out.stat().st_size > 0
+
+
+def test_compiler_failure_leaves_no_binary(nvcc, tmp_path):
+    broken = tmp_path / "broken.cu"
+    broken.write_text("this is not C++\n")
+    out = tmp_path / "bench"
+    with pytest.raises(ToolError, match="nvcc failed"):
+        build.build("cuda", broken, out, "sm_90", [])
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [broken]  # no temporary left behind either
+
+
+def test_missing_compiler_says_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolError, match="hipcc not found on PATH: install ROCm's hipcc"):
+        build.build("hip", SOURCE, tmp_path / "x", "gfx90a", [])
+
+
+def test_compile_command_is_an_argument_list():
+    argv = build.compile_command("hip", SOURCE, Path("out"), "gfx942", ["-O3"])
+    assert argv[0] == "hipcc" and "--offload-arch=gfx942" in argv and argv[-2:] == ["-o", "out"]

@@ -1,0 +1,76 @@
+"""Config validation: every mistake is one message naming the key, before any job runs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from pdprof import config
+from pdprof.errors import ConfigError
+
+
+@pytest.fixture
+def raw() -> dict:
+    return yaml.safe_load(config.DEFAULT_CONFIG_PATH.read_text())
+
+
+def test_default_config_is_valid_and_expands_the_default_sweep(raw):
+    cfg = config.validate_config(raw)
+    ids = [p.id for p in config.sweep_points(cfg)]
+    assert ids[0] == "seed-L32-H4096-h32-kv8-T2048-f256"  # the seed's 7B-class point
+    assert len(ids) == len(set(ids)) == 1 + 5 + 4  # shared point counted once
+    assert {p.T for p in config.sweep_points(cfg)} == {1024, 2048, 4096, 8192, 16384, 32768}
+    assert {p.iters_fma for p in config.sweep_points(cfg)} == {64, 128, 256, 512, 1024}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda c: c.update(colour="red"), "unknown key 'colour'"),
+        (lambda c: c["run"].update(repeatz=3), "unknown key 'repeatz' in run"),
+        (lambda c: c["sweeps"]["default"]["groups"][1].update(T=[1024, -5]), "groups[1].T[1]: -5"),
+        (lambda c: c["run"].update(repeats="ten"), "run.repeats: 'ten' is not of type"),
+        (lambda c: c.update(backend="gpu"), "backend: 'gpu' is not one of: auto, cuda, hip, replay"),
+        (lambda c: c["profilers"]["ncu"].update(clock_control="max"), "clock_control"),
+        (lambda c: c.update(sweep="nope"), "sweep 'nope' is not defined"),
+        (lambda c: c["sweeps"]["default"]["base"].update(heads=30), "not divisible by heads=30"),
+    ],
+)
+def test_bad_config_names_the_key(raw, mutate, expected):
+    bad = copy.deepcopy(raw)
+    mutate(bad)
+    with pytest.raises(ConfigError) as err:
+        config.validate_config(bad)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_shell_metacharacters_are_refused_where_strings_reach_a_command(raw):
+    bad = copy.deepcopy(raw)
+    bad["build"]["nvcc_flags"] = ["-O3; touch /tmp/pwned"]
+    with pytest.raises(ConfigError, match="nvcc_flags"):
+        config.validate_config(bad)
+
+
+def test_defaults_fill_absent_sections(raw):
+    minimal = {"sweeps": raw["sweeps"]}
+    cfg = config.validate_config(minimal)
+    assert cfg["backend"] == "auto"
+    assert cfg["run"]["repeats"] == 10
+    assert cfg["profilers"]["ncu"]["clock_control"] == "none"
+
+
+def test_point_id_round_trips():
+    point = config.Point("seed", 32, 4096, 32, 8, 2048, 256)
+    assert config.Point.from_id(point.id) == point
+    with pytest.raises(ConfigError, match="is not of the form"):
+        config.Point.from_id("seed-L32;rm -rf /")
+
+
+def test_yaml_syntax_error_is_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("sweeps: [unclosed\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        config.load_config(path)

@@ -1,0 +1,66 @@
+"""On a real NVIDIA GPU: the benchmark runs, checks its outputs, and ncu profiles only its range.
+
+Marked `gpu`; every test skips cleanly where nvidia-smi finds no GPU.
+Run on the lent device with `python3 -m pytest -m gpu`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pdprof import build, config, parse, run
+from pdprof.profilers import ncu_run
+
+pytestmark = pytest.mark.gpu
+SOURCE = Path(__file__).resolve().parents[1] / "kernels" / "prefill_decode_bench.cu"
+SMALL = config.Point("seed", 2, 1024, 8, 2, 512, 64)
+
+
+@pytest.fixture(scope="module")
+def bench_binary(tmp_path_factory) -> Path:
+    from pdprof import gpu
+
+    if not gpu.nvidia_gpus() or shutil.which("nvcc") is None:
+        pytest.skip("no NVIDIA GPU with nvcc here")
+    out = tmp_path_factory.mktemp("bin") / "prefill_decode_bench"
+    build.build("cuda", SOURCE, out, gpu.cuda_arch(), ["-O3", "-std=c++17", "-lineinfo"])
+    return out
+
+
+def test_timing_run_reports_finite_times_and_the_decode_byte_count(bench_binary, tmp_path):
+    result = run.run_bench(bench_binary, SMALL, tmp_path / "bench.json", warmup=2, repeats=5, timeout_s=120)
+    assert result["checks"] == {"prefill_output_finite": True, "decode_output_finite": True}
+    assert len(result["decode"]["ms_all"]) == 5
+    d = SMALL.H // SMALL.heads
+    assert result["decode"]["kv_bytes_per_step"] == SMALL.L * SMALL.T * d * SMALL.kv_heads * 2 * 4
+    assert result["prefill"]["ms_min"] <= result["prefill"]["ms_median"] <= result["prefill"]["ms_max"]
+    assert json.loads((tmp_path / "bench.json").read_text())["params"]["T"] == SMALL.T
+
+
+def test_bad_arguments_exit_2_with_a_message(bench_binary):
+    done = subprocess.run([str(bench_binary), "--T", "-1"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "--T needs a positive integer" in done.stderr
+
+
+def test_ncu_profiles_exactly_the_profiler_range(bench_binary, tmp_path):
+    if shutil.which("ncu") is None:
+        pytest.skip("ncu not installed")
+    settings = {
+        "metrics": ["gpu__time_duration.sum", "sm__throughput.avg.pct_of_peak_sustained_elapsed",
+                    "dram__throughput.avg.pct_of_peak_sustained_elapsed", "dram__bytes_read.sum",
+                    "dram__bytes_write.sum"],
+        "clock_control": "none", "cache_control": "all", "profile_layers": 2,
+    }  # fmt: skip
+    ncu_run.profile(bench_binary, SMALL, tmp_path, settings, warmup=3, timeout_s=300)
+    frame = parse.parse_file(tmp_path / "ncu_raw.csv")
+    launches = frame.groupby("kernel_short")["launch"].nunique().to_dict()
+    # warm-up launches (3 x L per kernel) are outside the range; 2 layers of each are inside
+    assert launches == {"prefill_fma_kernel": 2, "decode_kv_scan_kernel": 2}
+    canonical = set(frame["metric"])
+    assert {"duration", "sm_throughput", "dram_throughput", "dram_bytes"} <= canonical

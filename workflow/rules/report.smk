@@ -1,0 +1,20 @@
+# Acceptance criteria as checks -> validation.json, Markdown and HTML per GPU.
+
+
+rule validate:
+    input:
+        rules.dataset.output,
+    output:
+        json="results/{gpu}/report/validation.json",
+        md="results/{gpu}/report/report.md",
+        html=report(
+            "results/{gpu}/report/report.html",
+            caption="../report/validation.rst",
+            category="Validation",
+        ),
+    log:
+        "results/{gpu}/logs/validate.log",
+    params:
+        thresholds=config["validation"],
+    script:
+        "../scripts/validate.py"

@@ -1,0 +1,16 @@
+"""Rule bench: unprofiled timing run of one sweep point.
+
+Without Snakemake: python workflow/scripts/bench.py BINARY --point POINT_ID --out bench.json
+"""
+
+import sys
+
+from pdprof.cli import main
+
+if "snakemake" in globals():
+    sm = snakemake  # noqa: F821 -- injected by Snakemake
+    argv = ["bench", sm.input.binary, "--point", sm.wildcards.point, "--out", sm.output[0]]
+    argv += ["--warmup", str(sm.params.warmup), "--repeats", str(sm.params.repeats)]
+    argv += ["--timeout", str(sm.params.timeout)]
+    sys.exit(main(argv, log=sm.log[0]))
+sys.exit(main(["bench", *sys.argv[1:]]))

@@ -1,0 +1,17 @@
+"""Rule validate: acceptance checks on one GPU's dataset -> validation.json, report.md, report.html.
+
+Without Snakemake: python workflow/scripts/validate.py results/dataset --out-dir results/{gpu}/report
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from pdprof.cli import main
+
+if "snakemake" in globals():
+    sm = snakemake  # noqa: F821 -- injected by Snakemake
+    argv = ["validate", *sm.input, "--out-dir", str(Path(sm.output.json).parent)]
+    argv += ["--thresholds-json", json.dumps(dict(sm.params.thresholds))]
+    sys.exit(main(argv, log=sm.log[0]))
+sys.exit(main(["validate", *sys.argv[1:]]))
