@@ -9,6 +9,8 @@ rule build_bench:
         "results/{gpu}/bin/prefill_decode_bench",
     log:
         "results/{gpu}/logs/build.log",
+    conda:
+        "../envs/pdprof.yaml"
     params:
         backend=BACKEND.kind,
         arch=lambda wildcards: config["build"][

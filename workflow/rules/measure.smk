@@ -7,6 +7,8 @@ rule provenance:
         "results/{gpu}/provenance.json",
     log:
         "results/{gpu}/logs/provenance.log",
+    conda:
+        "../envs/pdprof.yaml"
     params:
         backend=BACKEND.kind,
     script:
@@ -20,12 +22,14 @@ rule bench:
         "results/{gpu}/runs/{point}/bench.json",
     log:
         "results/{gpu}/logs/bench/{point}.log",
+    conda:
+        "../envs/pdprof.yaml"
+    resources:
+        gpu=1,
     params:
         warmup=config["run"]["warmup"],
         repeats=config["run"]["repeats"],
         timeout=config["run"]["timeout_s"],
-    resources:
-        gpu=1,
     script:
         "../scripts/bench.py"
 
@@ -41,11 +45,13 @@ rule profile_ncu:
         command="results/{gpu}/runs/{point}/ncu_command.json",
     log:
         "results/{gpu}/logs/ncu/{point}.log",
+    conda:
+        "../envs/pdprof.yaml"
+    resources:
+        gpu=1,
     params:
         settings=NCU,
         warmup=config["run"]["warmup"],
         timeout=config["run"]["timeout_s"],
-    resources:
-        gpu=1,
     script:
         "../scripts/profile_ncu.py"

@@ -10,6 +10,8 @@ rule tidy_point:
         "results/{gpu}/parsed/{point}.parquet",
     log:
         "results/{gpu}/logs/tidy/{point}.log",
+    conda:
+        "../envs/pdprof.yaml"
     script:
         "../scripts/tidy.py"
 
@@ -24,6 +26,8 @@ rule dataset:
         ),
     log:
         "results/{gpu}/logs/dataset.log",
+    conda:
+        "../envs/pdprof.yaml"
     params:
         profilers=PROFILERS,
     script:

@@ -14,6 +14,8 @@ rule validate:
         ),
     log:
         "results/{gpu}/logs/validate.log",
+    conda:
+        "../envs/pdprof.yaml"
     params:
         thresholds=config["validation"],
     script:

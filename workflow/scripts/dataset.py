@@ -7,6 +7,7 @@ Without Snakemake: python workflow/scripts/dataset.py POINT.parquet... --root re
 import sys
 from pathlib import Path
 
+import _bootstrap  # noqa: F401 -- the in-repo package, installed or not
 from pdprof.cli import main
 
 if "snakemake" in globals():
