@@ -2,7 +2,8 @@
 # Full run on a GPU machine: the default sweep from source build to report with the
 # cuda backend and ncu, the GPU tests, and a fresh capture bundle for replay.
 # Usage (from the repository root):  tools/gpu_run.sh OUT_DIR [CORES]
-# On the lent device: source .carry/activate.sh && tools/gpu_run.sh "$OUT" 4
+# On the lent device (the copy there has no .git, so pass the revision):
+#   source .carry/activate.sh && PDPROF_GIT_REV=<commit> tools/gpu_run.sh "$OUT" 4
 set -uo pipefail
 out=${1:?usage: tools/gpu_run.sh OUT_DIR [CORES]}
 cores=${2:-4}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
 import re
 import subprocess
@@ -29,7 +30,13 @@ def tool_version(argv: list[str], pattern: str) -> str:
 
 
 def git_revision(repo: Path) -> str:
-    """HEAD's hash, with '-dirty' when tracked files differ from it; '' outside git."""
+    """HEAD's hash, with '-dirty' when tracked files differ from it.
+
+    A copy of the work tree without .git (a GPU node's scratch copy) gets it from
+    PDPROF_GIT_REV, set by whoever made the copy; '' where neither is known.
+    """
+    if os.environ.get("PDPROF_GIT_REV"):
+        return os.environ["PDPROF_GIT_REV"]
     try:
         rev = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30
