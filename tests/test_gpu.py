@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pdprof import build, config, parse, run
-from pdprof.profilers import ncu_run
+from pdprof.profilers import ncu
 
 pytestmark = pytest.mark.gpu
 SOURCE = Path(__file__).resolve().parents[1] / "kernels" / "prefill_decode_bench.cu"
@@ -57,7 +57,7 @@ def test_ncu_profiles_exactly_the_profiler_range(bench_binary, tmp_path):
                     "dram__bytes_write.sum"],
         "clock_control": "none", "cache_control": "all", "profile_layers": 2,
     }  # fmt: skip
-    ncu_run.profile(bench_binary, SMALL, tmp_path, settings, warmup=3, timeout_s=300)
+    ncu.profile(bench_binary, SMALL, tmp_path, settings, warmup=3, timeout_s=300)
     frame = parse.parse_file(tmp_path / "ncu_raw.csv")
     launches = frame.groupby("kernel_short")["launch"].nunique().to_dict()
     # warm-up launches (3 x L per kernel) are outside the range; 2 layers of each are inside

@@ -196,7 +196,11 @@ def test_write_reports_creates_the_three_files(tmp_path):
     }
     assert all(p.is_file() and p.parent == out for p in paths.values())
     assert json.loads(paths["json"].read_text(encoding="utf-8")) == sample_result()
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.md", "validation.json"]  # no temp files
+    assert sorted(p.name for p in out.iterdir()) == [
+        "report.html",
+        "report.md",
+        "validation.json",
+    ]  # no temp files
 
 
 def test_failed_replace_leaves_no_report_and_no_temp_file(tmp_path, monkeypatch):

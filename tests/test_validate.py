@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
@@ -67,7 +67,16 @@ def make_dataset(
             **PROVENANCE,
         }
 
-        def add(profiler: str, phase: str, kernel: str, launch: int, metric: str, value: float, unit: str) -> None:
+        def add(
+            profiler: str,
+            phase: str,
+            kernel: str,
+            launch: int,
+            metric: str,
+            value: float,
+            unit: str,
+            base: dict = base,  # bound now: add() belongs to this point
+        ) -> None:
             rows.append(
                 {
                     **base,
@@ -100,7 +109,15 @@ def make_dataset(
                 add("bench", phase, phase, 0, "step_time", step, "ns")
                 add("bench", phase, phase, 0, "step_time_min", step * 0.99, "ns")
                 add("bench", phase, phase, 0, "step_time_max", step * 1.02, "ns")
-                add("bench", phase, phase, 0, "tokens_per_s", (T if phase == "prefill" else 1) / step * 1e9, "1/second")
+                add(
+                    "bench",
+                    phase,
+                    phase,
+                    0,
+                    "tokens_per_s",
+                    (T if phase == "prefill" else 1) / step * 1e9,
+                    "1/second",
+                )
                 add("bench", phase, phase, 0, "peak_dram_bandwidth", peak, "byte/second")
             add("bench", "decode", "decode", 0, "kv_bytes_per_step", kv_bytes, "byte")
             add("bench", "decode", "decode", 0, "effective_bandwidth", bandwidth_of(T), "byte/second")
@@ -212,7 +229,9 @@ def test_decode_memory_bound_flips_at_thresholds(dram, sm, expected):
 def test_dominance_thresholds_come_from_config():
     df = make_dataset(prefill_sm=60.0, prefill_dram=20.0)  # ratio 3
     assert checks_by_id(validate(df, {"dominance_ratio": 4.0}))["prefill_compute_bound"]["status"] == "FAIL"
-    assert checks_by_id(validate(df, {"prefill_min_sm_pct": 70.0}))["prefill_compute_bound"]["status"] == "WARN"
+    assert (
+        checks_by_id(validate(df, {"prefill_min_sm_pct": 70.0}))["prefill_compute_bound"]["status"] == "WARN"
+    )
 
 
 def test_idle_dram_gives_infinite_ratio_without_nan():
@@ -230,7 +249,9 @@ def test_idle_dram_gives_infinite_ratio_without_nan():
     [(299e9, "FAIL"), (300e9, "PASS"), (800e9, "PASS"), (801e9, "WARN")],
 )
 def test_bandwidth_fraction_flips_at_band_edges(bandwidth, expected):
-    check = checks_by_id(validate(make_dataset(decode_bw=bandwidth, peak=1000e9)))["decode_bandwidth_fraction"]
+    check = checks_by_id(validate(make_dataset(decode_bw=bandwidth, peak=1000e9)))[
+        "decode_bandwidth_fraction"
+    ]
     assert check["status"] == expected
     assert check["measured"] == pytest.approx(bandwidth / 1000e9 * 100)
 
@@ -247,7 +268,9 @@ def test_bandwidth_fraction_prefers_config_peak_over_device_peak():
 
 
 def test_bandwidth_fraction_lists_every_decode_point():
-    check = checks_by_id(validate(make_dataset(decode_bw=lambda T: T * 1e8, peak=4096e9)))["decode_bandwidth_fraction"]
+    check = checks_by_id(validate(make_dataset(decode_bw=lambda T: T * 1e8, peak=4096e9)))[
+        "decode_bandwidth_fraction"
+    ]
     by_point = {p["point"]: p for p in check["details"]["points"]}
     assert len(by_point) == len(validate(make_dataset())["points"])
     assert by_point["seed-L32-H4096-h32-kv8-T4096-f256"]["fraction"] == pytest.approx(0.1)

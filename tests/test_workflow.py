@@ -88,7 +88,9 @@ def test_dataset_is_partitioned_by_gpu_and_profiler_and_readable_by_pandas_and_d
 def test_canonical_duration_matches_the_raw_ncu_export(replayed):
     frame = dataset.read_dataset([replayed / "results" / "dataset"])
     point = "seed-L32-H4096-h32-kv8-T32768-f256"
-    durations = frame[(frame["point"] == point) & (frame["metric"] == "duration") & (frame["phase"] == "decode")]
+    durations = frame[
+        (frame["point"] == point) & (frame["metric"] == "duration") & (frame["phase"] == "decode")
+    ]
     raw = pd.read_csv(BUNDLE / "runs" / point / "ncu_raw.csv", skiprows=[1])
     decode = raw[raw["Kernel Name"].str.contains("decode")]
     assert sorted(durations["value"]) == pytest.approx(sorted(decode["gpu__time_duration.sum"] * 1e6))

@@ -14,7 +14,14 @@ from pathlib import Path
 from pdprof.errors import ConfigError
 from pdprof.fsutil import write_text
 
-POINT_FILES = ("bench.json", "ncu.ncu-rep", "ncu_details.csv", "ncu_raw.csv", "ncu_stdout.txt", "ncu_command.json")
+POINT_FILES = (
+    "bench.json",
+    "ncu.ncu-rep",
+    "ncu_details.csv",
+    "ncu_raw.csv",
+    "ncu_stdout.txt",
+    "ncu_command.json",
+)
 RUN_FILES = ("provenance.json",)
 
 
@@ -34,7 +41,9 @@ def create(results: Path, bundle: Path, command: str) -> list[Path]:
             source = point_file(results, run_dir.name, name)
             if source.is_file():
                 copied.append(_copy(source, point_file(bundle, run_dir.name, name)))
-    write_text(bundle / "CAPTURE.md", describe(json.loads((results / "provenance.json").read_text()), command))
+    write_text(
+        bundle / "CAPTURE.md", describe(json.loads((results / "provenance.json").read_text()), command)
+    )
     return copied
 
 

@@ -12,13 +12,13 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from pdprof import build, capture, config, dataset, gpu, parse, provenance, report, run, validate
 from pdprof.errors import PdprofError, PointFailed
 from pdprof.fsutil import write_json
-from pdprof.profilers import ncu_run
+from pdprof.profilers import ncu
 
 EXIT_BAD_INPUT = 2
 EXIT_POINT_FAILED = 1
@@ -59,7 +59,7 @@ def _cmd_profile_ncu(args: argparse.Namespace) -> None:
         "profile_layers": args.profile_layers,
     }
     point = config.Point.from_id(args.point)
-    ncu_run.profile(Path(args.binary), point, Path(args.out_dir), settings, args.warmup, args.timeout)
+    ncu.profile(Path(args.binary), point, Path(args.out_dir), settings, args.warmup, args.timeout)
 
 
 def _cmd_provenance(args: argparse.Namespace) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema
 import yaml
@@ -44,8 +45,7 @@ class Point:
     @property
     def id(self) -> str:
         return (
-            f"{self.variant}-L{self.L}-H{self.H}-h{self.heads}-kv{self.kv_heads}"
-            f"-T{self.T}-f{self.iters_fma}"
+            f"{self.variant}-L{self.L}-H{self.H}-h{self.heads}-kv{self.kv_heads}-T{self.T}-f{self.iters_fma}"
         )
 
     @classmethod
@@ -164,7 +164,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH, overrides: dict | None =
 def expand_group(base: dict, group: dict) -> Iterable[Point]:
     axes = [[base[a]] if a not in group else group[a] for a in AXES]
     for values in itertools.product(*axes):
-        yield Point(**dict(zip(AXES, values)))
+        yield Point(**dict(zip(AXES, values, strict=False)))
 
 
 def sweep_points(config: dict, sweep: str | None = None) -> list[Point]:

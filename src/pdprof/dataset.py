@@ -124,4 +124,3 @@ def _read_partition_file(path: Path) -> pd.DataFrame:
         if sep and key in PARTITIONS and key not in frame:
             frame[key] = value
     return frame
-

@@ -51,9 +51,7 @@ def _query(argv: list[str]) -> str | None:
 
 
 def nvidia_gpus() -> list[Gpu]:
-    out = _query(
-        ["nvidia-smi", "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"]
-    )
+    out = _query(["nvidia-smi", "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"])
     if out is None:
         return []
     gpus = []
@@ -73,7 +71,7 @@ def amd_gpus() -> list[Gpu]:
     targets = re.findall(r"^\s*Name:\s*(gfx[0-9a-f]+)\s*$", out, re.M)
     driver = _query(["cat", "/sys/module/amdgpu/version"]) or "unknown"
     gpu_names = [n.strip() for n in names if not re.search(r"CPU|Processor", n)]
-    return [Gpu(n, t, driver.strip()) for n, t in zip(gpu_names, targets)]
+    return [Gpu(n, t, driver.strip()) for n, t in zip(gpu_names, targets, strict=False)]
 
 
 def cuda_arch() -> str:

@@ -13,8 +13,9 @@ import html
 import json
 import math
 import numbers
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, Collection, Sequence
+from typing import Any
 
 from pdprof import fsutil
 
@@ -175,7 +176,9 @@ def _summary_text(result: dict) -> str:
 def _check_cells(check: dict) -> list[str]:
     measured = check.get("measured")
     # 4 digits so that an R² of 0.9995 is not shown as "1" next to a 0.98 threshold.
-    measured_text = MISSING if measured is None else f"{format_number(measured, 4)} {check.get('unit', '')}".strip()
+    measured_text = (
+        MISSING if measured is None else f"{format_number(measured, 4)} {check.get('unit', '')}".strip()
+    )
     return [
         str(check.get("status", MISSING)),
         str(check.get("id", MISSING)),

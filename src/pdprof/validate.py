@@ -62,7 +62,15 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     "bandwidth_fraction_max": 0.80,
     "linearity_min_r2": 0.98,
     "peak_dram_bandwidth": None,
-    "reference": {"variant": "seed", "L": 32, "H": 4096, "heads": 32, "kv_heads": 8, "T": 2048, "iters_fma": 256},
+    "reference": {
+        "variant": "seed",
+        "L": 32,
+        "H": 4096,
+        "heads": 32,
+        "kv_heads": 8,
+        "T": 2048,
+        "iters_fma": 256,
+    },
 }
 
 _UNIT_LABELS = {"sm_throughput": "SM", "dram_throughput": "DRAM"}
@@ -100,7 +108,9 @@ def merge_thresholds(overrides: dict | None = None) -> dict[str, Any]:
         if key == "reference":
             unknown = set(value) - set(merged["reference"])
             if unknown:
-                raise ValueError(f"unknown reference key(s) {sorted(unknown)}; known: {', '.join(merged['reference'])}")
+                raise ValueError(
+                    f"unknown reference key(s) {sorted(unknown)}; known: {', '.join(merged['reference'])}"
+                )
             merged["reference"].update(value)
         else:
             merged[key] = value
@@ -150,15 +160,21 @@ def _all_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:
     for variant in variants:
         for check in _variant_checks(df[df["variant"] == variant], limits):
             checks.append(
-                dataclasses.replace(check, id=f"{check.id}[{variant}]", details={"variant": variant, **check.details})
+                dataclasses.replace(
+                    check, id=f"{check.id}[{variant}]", details={"variant": variant, **check.details}
+                )
             )
     return checks
 
 
 def _variant_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:
     shape_keys = ["variant", "L", "H", "heads", "kv_heads"]
-    prefill_bound = dict(phase="prefill", busy="sm_throughput", idle="dram_throughput", min_key="prefill_min_sm_pct")
-    decode_bound = dict(phase="decode", busy="dram_throughput", idle="sm_throughput", min_key="decode_min_dram_pct")
+    prefill_bound = dict(
+        phase="prefill", busy="sm_throughput", idle="dram_throughput", min_key="prefill_min_sm_pct"
+    )
+    decode_bound = dict(
+        phase="decode", busy="dram_throughput", idle="sm_throughput", min_key="decode_min_dram_pct"
+    )
     return [
         _check_dominance(df, limits, "prefill_compute_bound", **prefill_bound),
         _check_dominance(df, limits, "decode_memory_bound", **decode_bound),
@@ -208,7 +224,9 @@ def _ncu_launches(df: pd.DataFrame, phase: str) -> pd.DataFrame:
     rows = df[(df["profiler"] == "ncu") & (df["phase"] == phase) & df["metric"].isin(metrics)]
     if rows.empty:
         return pd.DataFrame(columns=metrics)
-    wide = rows.pivot_table(index=["point", "kernel", "launch"], columns="metric", values="value", aggfunc="median")
+    wide = rows.pivot_table(
+        index=["point", "kernel", "launch"], columns="metric", values="value", aggfunc="median"
+    )
     return wide.reindex(columns=metrics).dropna()
 
 
@@ -247,9 +265,7 @@ def _check_dominance(
     busy_label, idle_label = _UNIT_LABELS[busy], _UNIT_LABELS[idle]
     ratio_min, busy_min = limits["dominance_ratio"], limits[min_key]
     bound = "compute" if busy == "sm_throughput" else "bandwidth"
-    threshold = (
-        f"{busy_label}/{idle_label} ≥ {format_number(ratio_min)}× and {busy_label} ≥ {format_number(busy_min)} %"
-    )
+    threshold = f"{busy_label}/{idle_label} ≥ {format_number(ratio_min)}× and {busy_label} ≥ {format_number(busy_min)} %"
     launches = _ncu_launches(df, phase)
     if launches.empty:
         reason = f"No Nsight Compute {phase} launches with SM and DRAM throughput in the data, so {bound} boundness cannot be judged."
@@ -272,7 +288,10 @@ def _check_dominance(
             f"so {phase} is latency/parallelism bound, not {bound} bound."
         )
     else:
-        status, verdict = "FAIL", f", short of the {format_number(ratio_min)}× needed, so {phase} is not {bound} bound."
+        status, verdict = (
+            "FAIL",
+            f", short of the {format_number(ratio_min)}× needed, so {phase} is not {bound} bound.",
+        )
     details = {
         f"{busy_label.lower()}_pct_median": busy_pct,
         f"{idle_label.lower()}_pct_median": idle_pct,
@@ -386,7 +405,9 @@ def _check_linearity(
         reason = f"The largest {phase} sweep of {x} has only {n_distinct} distinct value(s), and a linearity fit needs at least 3."
         return _skip(check_id, phase, "", threshold, reason)
 
-    slope, intercept, r2, max_rel_residual = _linear_fit(sweep[x].to_numpy(float), sweep["step_time"].to_numpy(float))
+    slope, intercept, r2, max_rel_residual = _linear_fit(
+        sweep[x].to_numpy(float), sweep["step_time"].to_numpy(float)
+    )
     facts = (
         f"{phase.capitalize()} step time over {len(sweep)} points ({n_distinct} distinct {x}, "
         f"{format_number(int(sweep[x].min()))}–{format_number(int(sweep[x].max()))}) fits R² = {r2:.4f} with slope {format_number(slope)} {slope_unit}"
@@ -404,7 +425,8 @@ def _check_linearity(
         "n_points": int(len(sweep)),
         "group": {k: _json_scalar(sweep[k].iloc[0]) for k in group_keys},
         "points": [
-            {"point": str(p), x: int(row[x]), "step_time_ns": float(row["step_time"])} for p, row in sweep.iterrows()
+            {"point": str(p), x: int(row[x]), "step_time_ns": float(row["step_time"])}
+            for p, row in sweep.iterrows()
         ],
         "max_rel_residual": max_rel_residual,
     }

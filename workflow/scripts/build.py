@@ -7,6 +7,7 @@ Without Snakemake: python workflow/scripts/build.py --backend cuda \
 import sys
 
 import _bootstrap  # noqa: F401 -- the in-repo package, installed or not
+
 from pdprof.cli import main
 
 if "snakemake" in globals():

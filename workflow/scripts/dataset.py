@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import _bootstrap  # noqa: F401 -- the in-repo package, installed or not
+
 from pdprof.cli import main
 
 if "snakemake" in globals():

@@ -6,6 +6,7 @@ Without Snakemake: python workflow/scripts/provenance.py --backend cuda --out pr
 import sys
 
 import _bootstrap  # noqa: F401 -- the in-repo package, installed or not
+
 from pdprof.cli import main
 
 if "snakemake" in globals():

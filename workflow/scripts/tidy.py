@@ -7,6 +7,7 @@ Without Snakemake: python workflow/scripts/tidy.py --point POINT_ID --gpu SLUG \
 import sys
 
 import _bootstrap  # noqa: F401 -- the in-repo package, installed or not
+
 from pdprof.cli import main
 
 if "snakemake" in globals():

@@ -1,0 +1,162 @@
+"""Numbers and units as profilers print them, converted to base units.
+
+Profilers scale values for humans ("536.93 Mbyte", "3.55 ms", "1.98 Ghz",
+"68,719,476,736"). Analysis needs one unit per quantity, so every value is
+converted to a base unit: byte, ns, hz, byte/second, and plain count words
+(cycle, inst, sector, ...). Units are resolved through lookup tables, and the
+vectorized helpers resolve each distinct unit once, so large frames convert
+with a handful of array operations.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+# ncu scales with decimal prefixes (1 Kbyte = 1000 byte).
+_DECIMAL_PREFIXES = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+
+# Count words that may carry a decimal prefix ("Msector", "Ginst").
+_COUNT_WORDS = (
+    "byte",
+    "cycle",
+    "inst",
+    "sector",
+    "warp",
+    "thread",
+    "block",
+    "request",
+    "transaction",
+    "wavefront",
+    "register",
+    "pass",
+    "cluster",
+    "branches",
+    "op",
+)
+
+_BYTE_ALIASES = {
+    "B": 1.0,
+    "KB": 1e3,
+    "MB": 1e6,
+    "GB": 1e9,
+    "TB": 1e12,
+    "PB": 1e15,
+    "KiB": 2.0**10,
+    "MiB": 2.0**20,
+    "GiB": 2.0**30,
+    "TiB": 2.0**40,
+}
+
+# Kept in ns (exact powers of ten) so rate factors like 1e9 / 1 stay exact.
+_NS_PER_TIME_UNIT = {
+    "ns": 1.0,
+    "nsecond": 1.0,
+    "us": 1e3,
+    "usecond": 1e3,
+    "ms": 1e6,
+    "msecond": 1e6,
+    "s": 1e9,
+    "second": 1e9,
+}
+
+# Frequencies are matched case-insensitively: ncu prints "Ghz", others "GHz".
+_HZ_PER_FREQUENCY_UNIT = {"hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
+
+_NS_PER_SECOND = 1e9
+
+
+def _build_simple_units() -> dict[str, tuple[float, str]]:
+    """Map every single-word unit to (factor to base, base unit)."""
+    table = {
+        f"{prefix}{word}": (factor, word)
+        for word in _COUNT_WORDS
+        for prefix, factor in _DECIMAL_PREFIXES.items()
+    }
+    table.update({alias: (factor, "byte") for alias, factor in _BYTE_ALIASES.items()})
+    table.update({unit: (ns, "ns") for unit, ns in _NS_PER_TIME_UNIT.items()})
+    return table
+
+
+_SIMPLE_UNITS = _build_simple_units()
+
+
+def _simple_to_base(unit: str) -> tuple[float, str] | None:
+    """Resolve a unit without "/"; None when it is not known."""
+    if unit.lower() in _HZ_PER_FREQUENCY_UNIT:
+        return _HZ_PER_FREQUENCY_UNIT[unit.lower()], "hz"
+    return _SIMPLE_UNITS.get(unit)
+
+
+def _ratio_to_base(numerator: str, denominator: str) -> tuple[float, str] | None:
+    """Resolve "a/b": per-time units become per-second rates, cycles per time become hz."""
+    top = _simple_to_base(numerator)
+    if top is None:
+        return None
+    top_factor, top_base = top
+    if denominator in _NS_PER_TIME_UNIT:
+        factor = top_factor * (_NS_PER_SECOND / _NS_PER_TIME_UNIT[denominator])
+        return factor, "hz" if top_base == "cycle" else f"{top_base}/second"
+    bottom = _SIMPLE_UNITS.get(denominator)
+    if bottom is None:
+        return None
+    return top_factor / bottom[0], f"{top_base}/{bottom[1]}"
+
+
+def unit_factor(unit: str) -> tuple[float, str]:
+    """Return (factor, base unit) so that value * factor is in the base unit.
+
+    Unknown units, "%" and "" map to themselves with factor 1.
+    """
+    numerator, slash, denominator = unit.strip().partition("/")
+    resolved = _ratio_to_base(numerator, denominator) if slash else _simple_to_base(numerator)
+    return resolved if resolved is not None else (1.0, unit)
+
+
+def to_base(value: float, unit: str) -> tuple[float, str]:
+    """Convert one value to its base unit, e.g. (536.93, "Mbyte") -> (536930000.0, "byte")."""
+    factor, base = unit_factor(unit)
+    return value * factor, base
+
+
+def to_base_series(values: pd.Series, units: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Vectorized to_base: each distinct unit is resolved once, then mapped."""
+    resolved = {unit: unit_factor(unit) for unit in units.unique()}
+    factors = units.map({unit: factor for unit, (factor, _) in resolved.items()}).astype("float64")
+    bases = units.map({unit: base for unit, (_, base) in resolved.items()}).astype(str)
+    return values.astype("float64") * factors, bases
+
+
+# Profilers write missing values as "n/a"; an empty field means the same.
+_MISSING_MARKERS = frozenset({"", "n/a"})
+
+# Thousands separators are only accepted in groups of three, so "1,2" stays garbage.
+_NUMBER_PATTERN = re.compile(r"[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def parse_number(text: str) -> float:
+    """Parse a printed number: "68,719,476,736" -> 68719476736.0, "n/a" or "" -> NaN.
+
+    Raises ValueError for anything else that is not a number.
+    """
+    stripped = text.strip()
+    if stripped.lower() in _MISSING_MARKERS:
+        return math.nan
+    if not _NUMBER_PATTERN.fullmatch(stripped):
+        raise ValueError(f"not a number: {text!r}")
+    return float(stripped.replace(",", ""))
+
+
+def is_missing_text(texts: pd.Series) -> pd.Series:
+    """True where a printed value means "no value" (n/a, empty)."""
+    return texts.str.strip().str.lower().isin(_MISSING_MARKERS)
+
+
+def parse_numbers(texts: pd.Series) -> pd.Series:
+    """Vectorized parse_number; missing markers and garbage both become NaN."""
+    stripped = texts.str.strip()
+    numeric = stripped.str.fullmatch(_NUMBER_PATTERN.pattern)
+    digits = stripped.where(numeric).str.replace(",", "", regex=False)
+    return pd.to_numeric(digits, errors="coerce").astype("float64")
