@@ -84,6 +84,22 @@ inline hipError_t gpuProfilerStop() { return hipProfilerStop(); }
 #include <cstdio>
 #include <cstdlib>
 
+// Phase ranges for timeline profilers (nsys shows them as NVTX ranges named
+// "prefill" and "decode"). NVTX v3 is header-only in the CUDA toolkit; rocTX
+// needs its library, so the HIP build uses it only with -DPDPROF_ROCTX -lroctx64.
+#if defined(PDPROF_HIP) && defined(PDPROF_ROCTX)
+#include <roctracer/roctx.h>
+inline void phase_range_push(const char* name) { roctxRangePushA(name); }
+inline void phase_range_pop() { roctxRangePop(); }
+#elif defined(PDPROF_HIP)
+inline void phase_range_push(const char*) {}
+inline void phase_range_pop() {}
+#else
+#include <nvtx3/nvToolsExt.h>
+inline void phase_range_push(const char* name) { nvtxRangePushA(name); }
+inline void phase_range_pop() { nvtxRangePop(); }
+#endif
+
 // The seed's API_CHECK declared `auto e` inside functions whose parameter was
 // also `e`, which nvcc 13 rejects; a function avoids the capture entirely.
 inline void gpu_check(gpuError_t status, const char* what, const char* file, int line) {

@@ -153,6 +153,16 @@ Stats summarize(std::vector<float> ms) {
   return s;
 }
 
+// snprintf into a std::string of the right size: the JSON line grows with --repeats.
+template <typename... Args>
+std::string strprintf(const char* fmt, Args... args) {
+  int n = std::snprintf(nullptr, 0, fmt, args...);
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  std::snprintf(&out[0], out.size(), fmt, args...);
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
 std::string json_list(const std::vector<float>& v) {
   std::string out = "[";
   char buf[32];
@@ -244,39 +254,43 @@ int main(int argc, char** argv) {
       GPU_CHECK_LAUNCH();
     }
   };
-  auto time_phase = [&](auto&& step) {
-    gpuEvent_t start, stop;
-    GPU_CHECK(gpuEventCreate(&start));
-    GPU_CHECK(gpuEventCreate(&stop));
-    std::vector<float> ms;
-    for (int r = 0; r < p.repeats; ++r) {
-      GPU_CHECK(gpuEventRecord(start, stream));
-      step(p.L);
-      GPU_CHECK(gpuEventRecord(stop, stream));
-      GPU_CHECK(gpuStreamSynchronize(stream));
-      float t = 0.f;
-      GPU_CHECK(gpuEventElapsedTime(&t, start, stop));
-      ms.push_back(t);
-    }
-    GPU_CHECK(gpuEventDestroy(start));
-    GPU_CHECK(gpuEventDestroy(stop));
-    return summarize(ms);
+  gpuEvent_t start, stop;
+  GPU_CHECK(gpuEventCreate(&start));
+  GPU_CHECK(gpuEventCreate(&stop));
+  // One phase step (all L layers) inside its NVTX range, timed with events.
+  auto timed_step = [&](auto&& step, const char* phase) {
+    phase_range_push(phase);
+    GPU_CHECK(gpuEventRecord(start, stream));
+    step(p.L);
+    GPU_CHECK(gpuEventRecord(stop, stream));
+    GPU_CHECK(gpuStreamSynchronize(stream));
+    phase_range_pop();
+    float ms = 0.f;
+    GPU_CHECK(gpuEventElapsedTime(&ms, start, stop));
+    return ms;
   };
 
   // Poison outputs so that an unwritten element fails the finite check.
   GPU_CHECK(gpuMemset(Y, 0xFF, n_prefill * sizeof(float)));
   GPU_CHECK(gpuMemset(out, 0xFF, n_lanes * sizeof(float)));
 
-  // Warm-up: module load, first-launch costs and clock ramp stay out of the numbers.
-  for (int w = 0; w < p.warmup; ++w) { prefill_step(p.L); decode_step(p.L); }
-  GPU_CHECK(gpuStreamSynchronize(stream));
+  // Warm-up: module load, first-launch costs and clock ramp stay out of the
+  // numbers; its steps are still timed, so the report can show the cold start.
+  std::vector<float> prefill_warmup_ms, decode_warmup_ms;
+  for (int w = 0; w < p.warmup; ++w) {
+    prefill_warmup_ms.push_back(timed_step(prefill_step, "prefill"));
+    decode_warmup_ms.push_back(timed_step(decode_step, "decode"));
+  }
 
   Stats prefill{}, decode{};
   const bool timing = p.mode == "time";
   if (timing) {
     std::fprintf(stderr, "timing %d repeats of each phase (L=%d, T=%d)\n", p.repeats, p.L, p.T);
-    prefill = time_phase(prefill_step);
-    decode = time_phase(decode_step);
+    std::vector<float> prefill_ms, decode_ms;
+    for (int r = 0; r < p.repeats; ++r) prefill_ms.push_back(timed_step(prefill_step, "prefill"));
+    for (int r = 0; r < p.repeats; ++r) decode_ms.push_back(timed_step(decode_step, "decode"));
+    prefill = summarize(prefill_ms);
+    decode = summarize(decode_ms);
   } else {
     // Only this range is profiled (ncu --profile-from-start off): warm-up excluded.
     GPU_CHECK(gpuStreamSynchronize(stream));
@@ -301,39 +315,37 @@ int main(int argc, char** argv) {
   const double prefill_kernel_flops = 4.0 * n_prefill * p.iters_fma * p.L;
   const double decode_kernel_flops = 3.0 * n_kv * p.L;
 
-  char head[2048];
-  std::snprintf(head, sizeof head,
-                "{\"schema\":\"pdprof.bench/1\",\"backend\":\"%s\",\"variant\":\"%s\",\"mode\":\"%s\","
-                "\"device\":{\"name\":\"%s\",\"compute_capability\":\"%d.%d\",\"sm_count\":%d,"
-                "\"l2_bytes\":%d,\"memory_bytes\":%zu,\"memory_bus_bits\":%d,\"memory_clock_khz\":%d,"
-                "\"sm_clock_khz\":%d,\"peak_dram_bytes_per_s\":%.6e,\"driver_version\":%d,"
-                "\"runtime_version\":%d},"
-                "\"params\":{\"L\":%d,\"H\":%d,\"heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"T\":%d,"
-                "\"iters_fma\":%d,\"warmup\":%d,\"repeats\":%d,\"profile_layers\":%d,\"seed\":%u},"
-                "\"checks\":{\"prefill_output_finite\":%s,\"decode_output_finite\":%s},",
-                PDPROF_BACKEND, p.variant.c_str(), p.mode.c_str(), prop.name, prop.major, prop.minor,
-                prop.multiProcessorCount, prop.l2CacheSize, static_cast<size_t>(prop.totalGlobalMem),
-                prop.memoryBusWidth, mem_clock_khz, sm_clock_khz, peak_dram_Bps, driver, runtime, p.L,
-                p.H, p.heads, p.kv_heads, d, p.T, p.iters_fma, p.warmup, p.repeats, p.profile_layers,
-                p.seed, prefill_ok ? "true" : "false", decode_ok ? "true" : "false");
-  std::string line = head;
-  char buf[1024];
+  std::string line = strprintf(
+      "{\"schema\":\"pdprof.bench/1\",\"backend\":\"%s\",\"variant\":\"%s\",\"mode\":\"%s\","
+      "\"device\":{\"name\":\"%s\",\"compute_capability\":\"%d.%d\",\"sm_count\":%d,"
+      "\"l2_bytes\":%d,\"memory_bytes\":%zu,\"memory_bus_bits\":%d,\"memory_clock_khz\":%d,"
+      "\"sm_clock_khz\":%d,\"peak_dram_bytes_per_s\":%.6e,\"driver_version\":%d,"
+      "\"runtime_version\":%d},"
+      "\"params\":{\"L\":%d,\"H\":%d,\"heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"T\":%d,"
+      "\"iters_fma\":%d,\"warmup\":%d,\"repeats\":%d,\"profile_layers\":%d,\"seed\":%u},"
+      "\"checks\":{\"prefill_output_finite\":%s,\"decode_output_finite\":%s},",
+      PDPROF_BACKEND, p.variant.c_str(), p.mode.c_str(), prop.name, prop.major, prop.minor,
+      prop.multiProcessorCount, prop.l2CacheSize, static_cast<size_t>(prop.totalGlobalMem),
+      prop.memoryBusWidth, mem_clock_khz, sm_clock_khz, peak_dram_Bps, driver, runtime, p.L,
+      p.H, p.heads, p.kv_heads, d, p.T, p.iters_fma, p.warmup, p.repeats, p.profile_layers,
+      p.seed, prefill_ok ? "true" : "false", decode_ok ? "true" : "false");
   if (timing) {
-    std::snprintf(buf, sizeof buf,
-                  "\"prefill\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
-                  "\"tokens_per_s\":%.3f,\"kernel_flops\":%.6e,\"flops_per_s\":%.6e},",
-                  prefill.median, prefill.min, prefill.max, json_list(prefill.all).c_str(),
-                  p.T / (prefill.median / 1e3), prefill_kernel_flops,
-                  prefill_kernel_flops / (prefill.median / 1e3));
-    line += buf;
-    std::snprintf(buf, sizeof buf,
-                  "\"decode\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
-                  "\"tokens_per_s\":%.3f,\"kv_bytes_per_step\":%.6e,\"kv_distinct_bytes\":%.6e,"
-                  "\"bytes_per_s\":%.6e,\"kernel_flops\":%.6e}}",
-                  decode.median, decode.min, decode.max, json_list(decode.all).c_str(),
-                  1e3 / decode.median, kv_bytes_per_step, kv_distinct_bytes,
-                  kv_bytes_per_step / (decode.median / 1e3), decode_kernel_flops);
-    line += buf;
+    line += strprintf(
+      "\"prefill\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
+      "\"warmup_ms_all\":%s,\"tokens_per_s\":%.3f,\"kernel_flops\":%.0f,"
+      "\"flops_per_s\":%.6e},",
+      prefill.median, prefill.min, prefill.max, json_list(prefill.all).c_str(),
+      json_list(prefill_warmup_ms).c_str(),
+      p.T / (prefill.median / 1e3), prefill_kernel_flops,
+      prefill_kernel_flops / (prefill.median / 1e3));
+    line += strprintf(
+      "\"decode\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
+      "\"warmup_ms_all\":%s,\"tokens_per_s\":%.3f,\"kv_bytes_per_step\":%.0f,"
+      "\"kv_distinct_bytes\":%.0f,\"bytes_per_s\":%.6e,\"kernel_flops\":%.0f}}",
+      decode.median, decode.min, decode.max, json_list(decode.all).c_str(),
+      json_list(decode_warmup_ms).c_str(),
+      1e3 / decode.median, kv_bytes_per_step, kv_distinct_bytes,
+      kv_bytes_per_step / (decode.median / 1e3), decode_kernel_flops);
   } else {
     line += "\"prefill\":null,\"decode\":null}";
   }
@@ -345,6 +357,8 @@ int main(int argc, char** argv) {
 
   GPU_CHECK(gpuFree(X)); GPU_CHECK(gpuFree(W)); GPU_CHECK(gpuFree(Y));
   GPU_CHECK(gpuFree(K)); GPU_CHECK(gpuFree(V)); GPU_CHECK(gpuFree(q)); GPU_CHECK(gpuFree(out));
+  GPU_CHECK(gpuEventDestroy(start));
+  GPU_CHECK(gpuEventDestroy(stop));
   GPU_CHECK(gpuStreamDestroy(stream));
   return prefill_ok && decode_ok ? 0 : 4;
 }

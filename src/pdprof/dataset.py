@@ -35,7 +35,7 @@ def phase_of(kernel: str) -> str:
 
 def bench_frame(result: dict) -> pd.DataFrame:
     """Rows from the benchmark's JSON result line: one per phase x metric."""
-    peak = result["device"]["peak_dram_bytes_per_s"]
+    device = result["device"]
     rows = []
     for phase in ("prefill", "decode"):
         timing = result[phase]
@@ -45,10 +45,16 @@ def bench_frame(result: dict) -> pd.DataFrame:
             "step_time_max": (timing["ms_max"] * MS_TO_NS, "ns"),
             "tokens_per_s": (timing["tokens_per_s"], "1/second"),
             "kernel_flops": (timing["kernel_flops"], "flop"),
-            "peak_dram_bandwidth": (peak, "byte/second"),
+            "peak_dram_bandwidth": (device["peak_dram_bytes_per_s"], "byte/second"),
+            "l2_bytes": (device["l2_bytes"], "byte"),
+            "sm_count": (device["sm_count"], ""),
         }
+        # Results from before the benchmark timed its warm-up steps have no cold start.
+        if timing.get("warmup_ms_all"):
+            metrics["step_time_first"] = (timing["warmup_ms_all"][0] * MS_TO_NS, "ns")
         if phase == "decode":
             metrics["kv_bytes_per_step"] = (timing["kv_bytes_per_step"], "byte")
+            metrics["kv_distinct_bytes"] = (timing["kv_distinct_bytes"], "byte")
             metrics["effective_bandwidth"] = (timing["bytes_per_s"], "byte/second")
         for metric, (value, unit) in metrics.items():
             rows.append({"kernel": phase, "phase": phase, "launch": 0, "metric": metric,

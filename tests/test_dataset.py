@@ -1,0 +1,40 @@
+"""Benchmark result lines become tidy bench rows in base units."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pdprof import dataset
+
+BUNDLE = Path(__file__).resolve().parents[1] / "captures" / "nvidia-h100-80gb-hbm3"
+
+
+@pytest.fixture
+def result() -> dict:
+    return json.loads((BUNDLE / "runs" / "seed-L32-H4096-h32-kv8-T2048-f256" / "bench.json").read_text())
+
+
+def test_bench_rows_carry_times_in_ns_and_the_device_limits(result):
+    frame = dataset.bench_frame(result).set_index(["phase", "metric"])["value"]
+    assert frame["decode", "step_time"] == pytest.approx(result["decode"]["ms_median"] * 1e6)
+    assert frame["prefill", "step_time_max"] == pytest.approx(result["prefill"]["ms_max"] * 1e6)
+    assert frame["decode", "effective_bandwidth"] == result["decode"]["bytes_per_s"]
+    # one fp32 K/V buffer; this capture printed it with 7 significant digits
+    assert frame["decode", "kv_distinct_bytes"] == pytest.approx(2048 * 128 * 8 * 2 * 4, rel=1e-6)
+    assert frame["decode", "l2_bytes"] == 52_428_800  # H100 L2, as the device reported it
+    assert ("decode", "step_time_first") not in frame  # this capture predates warm-up timing
+
+
+def test_first_warmup_step_becomes_the_cold_start_row(result):
+    result["decode"]["warmup_ms_all"] = [9.5, 5.3]
+    frame = dataset.bench_frame(result).set_index(["phase", "metric"])["value"]
+    assert frame["decode", "step_time_first"] == pytest.approx(9.5e6)
+
+
+def test_phase_of_kernel_names():
+    assert dataset.phase_of("prefill_fma_kernel") == "prefill"
+    assert dataset.phase_of("<unnamed>::decode_kv_scan_kernel(const float *)") == "decode"
+    assert dataset.phase_of("elementwise_add") == "other"
