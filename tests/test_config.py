@@ -74,3 +74,16 @@ def test_yaml_syntax_error_is_one_line(tmp_path):
     path.write_text("sweeps: [unclosed\n")
     with pytest.raises(ConfigError, match="is not valid YAML"):
         config.load_config(path)
+
+
+def test_sweep_that_does_not_fit_the_gpu_is_refused_with_numbers(raw):
+    from pdprof import run
+
+    cfg = config.validate_config(raw)
+    points = config.sweep_points(cfg)
+    largest = max(run.device_bytes(p) for p in points)
+    # T=32768, H=4096: X and Y are 2 x 512 MiB, K and V 2 x 128 MiB (fp32)
+    assert largest == 4 * (2 * 32768 * 4096 + 1024 + 2 * 32768 * 128 * 8 + 2 * 8 * 128)
+    run.check_points_fit(points, free_bytes=largest)
+    with pytest.raises(ConfigError, match=r"needs 1\.25 GiB of device memory, the GPU has 1\.00 GiB free"):
+        run.check_points_fit(points, free_bytes=2**30)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-from pdprof import gpu
+from pdprof import gpu, tools
 from pdprof.errors import ToolError
 from pdprof.fsutil import atomic_output
 
+# backend: (compiler, how to get it, version regex, oldest version known to build the benchmark)
 COMPILERS = {
-    "cuda": ("nvcc", "install the CUDA toolkit (nvcc 12 or newer) or use backend: replay"),
-    "hip": ("hipcc", "install ROCm's hipcc (Debian: apt-get install hipcc libamdhip64-dev)"),
-}
+    "cuda": ("nvcc", "install the CUDA toolkit (nvcc 12 or newer) or use backend: replay",
+             r"release ([0-9.]+)", "12.0"),
+    "hip": ("hipcc", "install ROCm's hipcc (Debian: apt-get install hipcc libamdhip64-dev)",
+            r"HIP version: ([0-9.]+)", "5.2"),
+}  # fmt: skip
 
 
 def resolve_arch(backend: str, configured: str) -> str:
@@ -25,16 +27,15 @@ def resolve_arch(backend: str, configured: str) -> str:
 
 def compile_command(backend: str, source: Path, output: Path, arch: str, flags: list[str]) -> list[str]:
     """The compiler's argv; an argument list, so no config value meets a shell."""
-    compiler, _ = COMPILERS[backend]
+    compiler = COMPILERS[backend][0]
     arch_flag = f"-arch={arch}" if backend == "cuda" else f"--offload-arch={arch}"
     return [compiler, *flags, arch_flag, f"-I{source.parent}", str(source), "-o", str(output)]
 
 
 def build(backend: str, source: Path, output: Path, arch: str, flags: list[str]) -> list[str]:
     """Compile to a temporary name and move it into place; returns the command run."""
-    compiler, how_to_get = COMPILERS[backend]
-    if shutil.which(compiler) is None:
-        raise ToolError(f"{compiler} not found on PATH: {how_to_get}")
+    compiler, how_to_get, pattern, minimum = COMPILERS[backend]
+    tools.require(compiler, how_to_get, pattern=pattern, minimum=minimum)
     env = dict(os.environ)
     if backend == "hip":
         env.setdefault("HIP_PLATFORM", "amd")

@@ -62,6 +62,15 @@ def nvidia_gpus() -> list[Gpu]:
     return gpus
 
 
+def nvidia_free_memory_bytes() -> int | None:
+    """Free memory of the first visible NVIDIA GPU, or None where nvidia-smi cannot tell."""
+    out = _query(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"])
+    try:
+        return int(out.split()[0]) * 2**20 if out else None
+    except ValueError:
+        return None
+
+
 def amd_gpus() -> list[Gpu]:
     out = _query(["rocminfo"])
     if out is None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-import re
 import subprocess
 from pathlib import Path
 
-from pdprof import __version__, gpu
+from pdprof import __version__, gpu, tools
 
 VERSION_QUERIES = {
     # name: (argv, regex whose first group is the version)
@@ -18,15 +17,6 @@ VERSION_QUERIES = {
     "nsys_version": (["nsys", "--version"], r"([0-9]{4}\.[0-9.]+)"),
     "hip_version": (["hipcc", "--version"], r"HIP version: ([0-9.]+)"),
 }
-
-
-def tool_version(argv: list[str], pattern: str) -> str:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    match = re.search(pattern, done.stdout + done.stderr)
-    return match.group(1) if match else ""
 
 
 def git_revision(repo: Path) -> str:
@@ -73,5 +63,5 @@ def collect(backend: str, repo: Path) -> dict:
         "captured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     for key, (argv, pattern) in VERSION_QUERIES.items():
-        record[key] = tool_version(argv, pattern)
+        record[key] = tools.version(argv, pattern)
     return record

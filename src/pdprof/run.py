@@ -8,12 +8,31 @@ import subprocess
 from pathlib import Path
 
 from pdprof.config import Point
-from pdprof.errors import PointFailed, ToolError
+from pdprof.errors import ConfigError, PointFailed, ToolError
 from pdprof.fsutil import write_json
 
 RESULT_SCHEMA = "pdprof.bench/1"
 # The benchmark's own exit codes (kernels/prefill_decode_bench.cu).
 BENCH_EXIT_REASONS = {2: "bad arguments", 3: "GPU API error", 4: "output check failed"}
+
+
+def device_bytes(point: Point) -> int:
+    """Device memory the benchmark allocates for a point (kernels/prefill_decode_bench.cu, fp32)."""
+    head_dim = point.H // point.heads
+    prefill = 2 * point.T * point.H + 1024  # X, Y and the weight tile
+    decode = 2 * point.T * head_dim * point.kv_heads + 2 * point.kv_heads * head_dim  # K, V, q, out
+    return 4 * (prefill + decode)
+
+
+def check_points_fit(points: list[Point], free_bytes: int) -> None:
+    """Refuse, before any job runs, a sweep whose largest point would not fit the GPU."""
+    largest = max(points, key=device_bytes)
+    needed = device_bytes(largest)
+    if needed > free_bytes:
+        raise ConfigError(
+            f"config: point {largest.id} needs {needed / 2**30:.2f} GiB of device memory, "
+            f"the GPU has {free_bytes / 2**30:.2f} GiB free; lower T or H in the sweep"
+        )
 
 
 def run_checked(argv: list[str], timeout_s: float, what: str) -> str:

@@ -24,13 +24,13 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 
+from pdprof import tools
 from pdprof.config import Point
 from pdprof.errors import PointFailed, ProfilerOutputError, ToolError
 from pdprof.fsutil import atomic_output, write_json
@@ -409,9 +409,8 @@ def parse_ncu(text: str, source: str) -> pd.DataFrame:
 
 # --- running ncu ---------------------------------------------------------------
 
-NCU_MISSING = (
-    "ncu not found on PATH: install Nsight Compute (2023.1 or newer) or set profilers.ncu.enabled: false"
-)
+NCU_HOW_TO_GET = "install Nsight Compute (2023.1 or newer) or set profilers.ncu.enabled: false"
+NCU_MINIMUM = "2023.1"
 PERMISSION_FIX = (
     "ncu may not read the GPU performance counters (ERR_NVGPUCTRPERM): load the driver with "
     "NVreg_RestrictProfilingToAdminUsers=0 (modprobe option, then reboot) or run with CAP_SYS_ADMIN; "
@@ -451,8 +450,7 @@ def _diagnose(output: str, what: str) -> None:
 
 def profile(binary: Path, point: Point, out_dir: Path, settings: dict, warmup: int, timeout_s: float) -> None:
     """Write ncu.ncu-rep, the details and raw CSV pages and ncu_stdout.txt into out_dir."""
-    if shutil.which("ncu") is None:
-        raise ToolError(NCU_MISSING)
+    tools.require("ncu", NCU_HOW_TO_GET, pattern=r"Version ([0-9.]+)", minimum=NCU_MINIMUM)
     out_dir.mkdir(parents=True, exist_ok=True)
     # ncu appends .ncu-rep itself, so the temporary report keeps that suffix.
     partial = out_dir / ".partial.ncu-rep"
