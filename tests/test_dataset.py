@@ -38,3 +38,23 @@ def test_phase_of_kernel_names():
     assert dataset.phase_of("prefill_fma_kernel") == "prefill"
     assert dataset.phase_of("<unnamed>::decode_kv_scan_kernel(const float *)") == "decode"
     assert dataset.phase_of("elementwise_add") == "other"
+
+
+NSYS_H100 = Path(__file__).resolve().parent / "data" / "profiler-samples" / "nsys_h100_pdprof_nvtx"
+
+
+def test_timeline_rows_from_real_h100_nsys_exports():
+    rows = dataset.timeline_frame(NSYS_H100).set_index(["phase", "metric"])["value"]
+    # 2 warm-up + 3 timed steps per phase, 32 layer launches each (SOURCE.txt)
+    assert rows["decode", "steps"] == 5 and rows["prefill", "steps"] == 5
+    assert rows["decode", "kernels_per_step"] == 32
+    assert 0 < rows["decode", "busy_fraction"] <= 1
+    assert rows["decode", "cold_start_ratio"] == pytest.approx(
+        rows["decode", "first_launch_ns"] / rows["decode", "steady_median_ns"]
+    )
+    assert set(dataset.timeline_frame(NSYS_H100)["profiler"]) == {"nsys"}
+
+
+def test_no_nsys_exports_give_no_rows(tmp_path):
+    (tmp_path / "nsys_skipped.txt").write_text("nsys not found on PATH\n")
+    assert dataset.timeline_frame(tmp_path).empty

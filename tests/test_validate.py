@@ -152,7 +152,7 @@ def checks_by_id(result: dict) -> dict[str, dict]:
 def test_seed_h100_numbers_give_documented_verdicts():
     result = validate(make_dataset())
     checks = checks_by_id(result)
-    assert list(checks) == [
+    assert list(checks)[:5] == [
         "prefill_compute_bound",
         "decode_memory_bound",
         "decode_bandwidth_fraction",
@@ -173,7 +173,9 @@ def test_seed_h100_numbers_give_documented_verdicts():
     assert bandwidth["details"]["T"] == 2048
     assert bandwidth["details"]["peak_source"] == "device-reported theoretical"
     assert result["verdict"] == "FAIL"
-    assert result["summary"] == {"PASS": 3, "FAIL": 1, "WARN": 1, "SKIP": 0}
+    # + timing noise and ncu first-launch PASS; L2 size, step_time_first and clocks absent, and
+    # no Nsight Systems timeline for the two launch-overhead checks: SKIP
+    assert result["summary"] == {"PASS": 7, "FAIL": 1, "WARN": 1, "SKIP": 4}
     assert result["schema"] == SCHEMA
     assert result["gpu"] == [GPU] and result["gpu_name"] == [GPU_NAME]
     assert result["provenance"]["ncu_version"] == ["2025.3.1"]
@@ -351,7 +353,7 @@ def test_missing_bench_rows_skip_bandwidth_and_linearity():
 
 def test_empty_dataset_skips_everything():
     result = validate(make_dataset().iloc[:0])
-    assert result["summary"] == {"PASS": 0, "FAIL": 0, "WARN": 0, "SKIP": 5}
+    assert result["summary"] == {"PASS": 0, "FAIL": 0, "WARN": 0, "SKIP": len(result["checks"])}
     assert result["verdict"] == "PASS" and result["points"] == []
 
 
@@ -372,7 +374,7 @@ def test_several_gpus_raise_and_validate_by_gpu_splits_them():
 def test_several_variants_suffix_check_ids():
     df = pd.concat([make_dataset(), make_dataset(variant="opt", decode_dram=60.0)], ignore_index=True)
     checks = checks_by_id(validate(df))
-    assert len(checks) == 10
+    assert len(checks) == 2 * len(validate(make_dataset())["checks"])
     assert checks["decode_memory_bound[seed]"]["status"] == "WARN"
     assert checks["decode_memory_bound[opt]"]["status"] == "PASS"
     assert checks["decode_bandwidth_fraction[opt]"]["details"]["selection"] == "reference"

@@ -22,6 +22,7 @@ POINT_FILES = (
     "ncu_stdout.txt",
     "ncu_command.json",
 )
+POINT_FOLDERS = ("nsys",)  # pdprof profile-nsys output: report, stats CSVs, console output
 RUN_FILES = ("provenance.json",)
 
 
@@ -41,6 +42,10 @@ def create(results: Path, bundle: Path, command: str) -> list[Path]:
             source = point_file(results, run_dir.name, name)
             if source.is_file():
                 copied.append(_copy(source, point_file(bundle, run_dir.name, name)))
+        for name in POINT_FOLDERS:
+            folder = point_file(results, run_dir.name, name)
+            for source in sorted(folder.glob("*")) if folder.is_dir() else []:
+                copied.append(_copy(source, point_file(bundle, run_dir.name, name) / source.name))
     write_text(
         bundle / "CAPTURE.md", describe(json.loads((results / "provenance.json").read_text()), command)
     )
@@ -73,7 +78,9 @@ def describe(provenance: dict, command: str) -> str:
         "Per point, under `runs/<point>/`: `bench.json` (the benchmark's JSON result line from the",
         "unprofiled timing run), `ncu.ncu-rep` (the Nsight Compute report), its exports",
         "`ncu_details.csv` (`ncu --import ncu.ncu-rep --csv`) and `ncu_raw.csv` (`--page raw`),",
-        "`ncu_stdout.txt` (ncu's console output) and `ncu_command.json` (the exact argv).",
+        "`ncu_stdout.txt` (ncu's console output) and `ncu_command.json` (the exact argv); under",
+        "`nsys/` the Nsight Systems report `nsys.nsys-rep`, its `nsys stats` CSV exports, console",
+        "output and argv (or `nsys_skipped.txt` where nsys was missing).",
         "",
     ]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ pandas, pyarrow and DuckDB all read it with its partition columns.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from pdprof import parse
 from pdprof.config import Point
 from pdprof.fsutil import atomic_output
 
@@ -87,6 +89,35 @@ def point_frame(frames: list[pd.DataFrame], point: Point, gpu_slug: str, provena
     frame["launch"] = frame["launch"].astype("int64")
     frame["value"] = frame["value"].astype("float64")
     return frame
+
+
+def timeline_frame(nsys_dir: Path) -> pd.DataFrame:
+    """Per-phase launch statistics (busy fraction, gaps, cold start) from a point's nsys exports.
+
+    An empty folder but for nsys_skipped.txt (nsys missing or failing) gives no rows.
+    """
+    from pdprof import timeline  # needs the nsys parser, which needs this module
+
+    exports = [path for path in sorted(Path(nsys_dir).glob("nsys_*.csv")) if path.stat().st_size > 0]
+    if not exports:
+        return pd.DataFrame(columns=["kernel", "phase", "launch", "metric", "value", "unit", "profiler"])
+    rows = timeline.stats_rows(timeline.timeline_stats(parse.parse_files(exports, "nsys")))
+    rows["kernel"] = rows["phase"]
+    rows["launch"] = 0
+    rows["profiler"] = "nsys"
+    return rows
+
+
+def tidy_point(
+    point: Point, gpu_slug: str, bench: Path, provenance: Path, ncu: Path | None, nsys: Path | None = None
+) -> pd.DataFrame:
+    """One point's raw outputs (bench.json, ncu CSV page, nsys exports) as tidy rows with provenance."""
+    frames = [bench_frame(json.loads(Path(bench).read_text()))]
+    if ncu is not None:
+        frames.append(profiler_frame(parse.parse_file(ncu, "ncu"), "ncu"))
+    if nsys is not None:
+        frames.append(timeline_frame(nsys))
+    return point_frame(frames, point, gpu_slug, json.loads(Path(provenance).read_text()))
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:

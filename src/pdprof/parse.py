@@ -6,7 +6,7 @@ new profiler (nsys, rocprof) is one more entry. Tool parsers return their rows;
 this module adds the columns common to all tools, fixes order and dtypes, and
 turns every failure to read a file into a one-line ProfilerOutputError.
 
-Command line: `pdprof parse INPUT... [--tool auto|ncu] --out FILE.parquet`.
+Command line: `pdprof parse INPUT... [--tool auto|ncu|nsys|rocprof] --out FILE.parquet`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pandas as pd
 
 from pdprof.errors import ProfilerOutputError
 from pdprof.fsutil import atomic_output
-from pdprof.profilers import ncu
+from pdprof.profilers import ncu, nsys, rocprof
 
 # Output columns in order, with their dtypes ("str" is pandas' string dtype).
 TIDY_COLUMNS: dict[str, str] = {
@@ -59,6 +59,10 @@ class ProfilerFormat(NamedTuple):
 
 PARSERS: dict[str, ProfilerFormat] = {
     ncu.TOOL: ProfilerFormat(sniff=ncu.parse_sniff, parse=ncu.parse_ncu, description=ncu.DESCRIPTION),
+    nsys.TOOL: ProfilerFormat(sniff=nsys.parse_sniff, parse=nsys.parse_nsys, description=nsys.DESCRIPTION),
+    rocprof.TOOL: ProfilerFormat(
+        sniff=rocprof.parse_sniff, parse=rocprof.parse_rocprof, description=rocprof.DESCRIPTION
+    ),
 }
 
 AUTO = "auto"
@@ -143,7 +147,8 @@ def short_kernel_name(name: str) -> str:
     "<unnamed>::prefill_fma_kernel(const float *, int)" -> "prefill_fma_kernel",
     "enable_if<!T7, void>::type kernel<int, float>(T13)" -> "kernel".
     """
-    bare = _top_level(name).rstrip()
+    # A name truncated inside its argument list (nsys tables) leaves an unclosed "(" or "<".
+    bare = _top_level(name).rstrip().rstrip("(<[").rstrip()
     while bare.endswith(_EMPTIED_GROUPS):
         bare = bare[:-2].rstrip()
     words = bare.split("::")[-1].split()
@@ -202,7 +207,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
         prog="pdprof parse",
         description="Parse profiler output files into one tidy Parquet table (launch x metric).",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="profiler output file (e.g. ncu --csv)")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="profiler output (ncu, nsys, rocprof)")
     parser.add_argument(
         "--tool",
         choices=[AUTO, *PARSERS],

@@ -4,15 +4,19 @@
 writes each one atomically through :mod:`pdprof.fsutil` (temp file in the
 target directory + ``os.replace``), so a reader never sees a half-written
 report and a failed run leaves no partial file behind. The HTML is self-contained: inline CSS, no scripts, no external
-resources, every string taken from the data passed through ``html.escape``.
+resources (figures are embedded as base64 PNG data URIs), every string taken
+from the data passed through ``html.escape``. The Markdown links the figures
+by relative path.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
 import numbers
+import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,8 @@ from typing import Any
 from pdprof import fsutil
 
 MISSING = "—"
+# A figure to show in the report: (PNG path, one-sentence caption).
+Figure = tuple[Path, str]
 STATUS_ORDER = ("PASS", "FAIL", "WARN", "SKIP")
 
 CHECK_HEADERS = ("Status", "Check", "Phase", "Measured", "Threshold", "Explanation")
@@ -56,6 +62,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .warn { background: #fff3cd; color: #856404; }
 .skip { background: #e2e3e5; color: #383d41; }
 .verdict { display: inline-block; padding: 0.2rem 0.6rem; border-radius: 0.2rem; }
+figure { margin: 0 0 1.5rem; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+figcaption { font-size: 0.9rem; color: #444; max-width: 60rem; }
 """
 
 
@@ -84,17 +93,19 @@ def render_json(result: dict) -> str:
     return json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def render_markdown(result: dict) -> str:
-    """report.md: title, verdict, checks table, per-point table, provenance (in that order)."""
+def render_markdown(result: dict, figures: Sequence[tuple[str, str]] = ()) -> str:
+    """report.md: title, verdict, checks table, figures (link, caption), per-point table, provenance."""
     lines = [
         f"# pdprof validation — {_title_gpu(result)}",
         "",
         f"**Verdict: {result.get('verdict', MISSING)}** — {_summary_text(result)}",
         "",
+        *_failed_points_markdown(result),
         "## Checks",
         "",
         *_markdown_table(CHECK_HEADERS, [_check_cells(c) for c in result.get("checks", [])]),
         "",
+        *_figures_markdown(figures),
         "## Points",
         "",
         *_markdown_table([label for _, label in POINT_COLUMNS], _point_rows(result)),
@@ -107,7 +118,7 @@ def render_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def render_html(result: dict) -> str:
+def render_html(result: dict, figures: Sequence[Figure] = ()) -> str:
     """report.html: the same sections as the Markdown, self-contained, status cells coloured."""
     esc = html.escape
     verdict = str(result.get("verdict", MISSING))
@@ -129,8 +140,10 @@ def render_html(result: dict) -> str:
             f"<h1>{esc(title)}</h1>",
             f'<p><span class="verdict status {_status_class(verdict)}">Verdict: {esc(verdict)}</span>'
             f" — {esc(_summary_text(result))}</p>",
+            _failed_points_html(result),
             '<h2 id="checks">Checks</h2>',
             _html_table(CHECK_HEADERS, check_rows, "checks", numeric={3}, status_col=0),
+            _figures_html(figures),
             '<h2 id="points">Points</h2>',
             _html_table(
                 [label for _, label in POINT_COLUMNS],
@@ -147,14 +160,49 @@ def render_html(result: dict) -> str:
     )
 
 
-def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
-    """Write validation.json, report.md and report.html into *out_dir*; return their paths by kind."""
+FAILED_POINT_HEADERS = ("Point", "Failed step", "Reason", "Log")
+PARTIAL_NOTE = "Partial run: the checks below cover only the points that finished."
+
+
+def _failed_point_rows(result: dict) -> list[list[str]]:
+    return [
+        [row["point"], ", ".join(row["failed_steps"]), row["reason"], ", ".join(row["logs"])]
+        for row in result.get("failed_points", [])
+    ]
+
+
+def _failed_points_markdown(result: dict) -> list[str]:
+    rows = _failed_point_rows(result)
+    if not rows:
+        return []
+    return ["## Failed points", "", PARTIAL_NOTE, "", *_markdown_table(FAILED_POINT_HEADERS, rows), ""]
+
+
+def _failed_points_html(result: dict) -> str:
+    rows = _failed_point_rows(result)
+    if not rows:
+        return ""
+    return "\n".join(
+        [
+            '<h2 id="failed-points">Failed points</h2>',
+            f"<p>{html.escape(PARTIAL_NOTE)}</p>",
+            _html_table(FAILED_POINT_HEADERS, rows, "failed-points"),
+        ]
+    )
+
+
+def write_reports(result: dict, out_dir: Path, figures: Sequence[Figure] = ()) -> dict[str, Path]:
+    """Write validation.json, report.md and report.html into *out_dir*; return their paths by kind.
+
+    *figures* are embedded in the HTML and linked from the Markdown, in the order given.
+    """
     out_dir = Path(out_dir)
+    links = [(Path(os.path.relpath(path, out_dir)).as_posix(), caption) for path, caption in figures]
     # Render everything before writing anything: a rendering error must not leave a mixed set.
     documents = {
         "json": ("validation.json", render_json(result)),
-        "markdown": ("report.md", render_markdown(result)),
-        "html": ("report.html", render_html(result)),
+        "markdown": ("report.md", render_markdown(result, links)),
+        "html": ("report.html", render_html(result, figures)),
     }
     paths = {}
     for kind, (name, text) in documents.items():
@@ -199,6 +247,29 @@ def _provenance_items(result: dict) -> list[tuple[str, str]]:
         values = value if isinstance(value, (list, tuple)) else [value]
         items.append((str(key), ", ".join(str(v) for v in values) or MISSING))
     return items
+
+
+def _figures_markdown(figures: Sequence[tuple[str, str]]) -> list[str]:
+    if not figures:
+        return []
+    lines = ["## Figures", ""]
+    for link, caption in figures:
+        lines += [f"![{_md_cell(caption)}]({link})", "", _md_cell(caption), ""]
+    return lines
+
+
+def _figures_html(figures: Sequence[Figure]) -> str:
+    """Each PNG as a base64 data URI, so the file stays self-contained."""
+    if not figures:
+        return ""
+    items = []
+    for path, caption in figures:
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        items.append(
+            f'<figure id="{html.escape(Path(path).stem)}"><img src="data:image/png;base64,{data}" '
+            f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+        )
+    return '<h2 id="figures">Figures</h2>\n' + "\n".join(items)
 
 
 def _md_cell(text: str) -> str:

@@ -2,7 +2,7 @@
 
 The input is the tidy DataFrame of one capture (one row per gpu, profiler,
 point, kernel, launch and metric). :func:`validate` turns the rows of one GPU
-into a JSON-able result: five checks per kernel variant, a per-point summary
+into a JSON-able result: the checks below per kernel variant, a per-point summary
 table and the provenance of the capture.
 
 Checks (ids get a ``[variant]`` suffix only when the data holds several variants):
@@ -12,8 +12,16 @@ Checks (ids get a ``[variant]`` suffix only when the data holds several variants
 - ``decode_bandwidth_fraction``: decode effective bandwidth / DRAM peak (bench).
 - ``decode_linear_in_T``: decode step time is linear in the context length T (bench).
 - ``prefill_linear_in_iters_fma``: prefill step time is linear in iters_fma (bench).
+  Both linearity checks also compare the fitted slope with pdprof.model's prediction.
+- ``decode_l2_resident``: the decode working set exceeds the L2 (else "DRAM" numbers measure L2).
+- ``{phase}_timing_noise``: spread (max − min) / median of the timed repeats (bench).
+- ``{phase}_first_launch_outlier``: cold start (first warm-up step) or first profiled launch
+  against the steady state (bench, ncu).
+- ``clocks_recorded``: SM and DRAM clocks recorded, SM clock steady across launches (ncu).
 
-Missing data never raises: the affected check is SKIP with the reason.
+Each FAIL or WARN carries a ``diagnosis`` from the counters (occupancy, launched warps, L2 hit
+rate and residency, Nsight Systems launch gaps, clocks): the seed's troubleshooting table, each
+row only where the data shows it. Missing data never raises: the affected check is SKIP with the reason.
 """
 
 from __future__ import annotations
@@ -21,12 +29,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pdprof import model
 from pdprof.report import format_number
 
 SCHEMA = "pdprof.validation/1"
@@ -62,6 +72,14 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     "bandwidth_fraction_max": 0.80,
     "linearity_min_r2": 0.98,
     "peak_dram_bandwidth": None,
+    "peak_fp32_flops": None,
+    "l2_bytes": None,
+    "timing_noise_max_pct": 5.0,
+    "first_launch_max_ratio": 1.5,
+    "clock_variation_max_pct": 10.0,
+    "low_occupancy_pct": 25.0,
+    "l2_hit_rate_high_pct": 80.0,
+    "launch_gap_max_fraction": 0.2,
     "reference": {
         "variant": "seed",
         "L": 32,
@@ -74,6 +92,7 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
 }
 
 _UNIT_LABELS = {"sm_throughput": "SM", "dram_throughput": "DRAM"}
+_ONE_SIDED_FACTOR = 4  # (max − median) ≥ 4 × (median − min): one slow repeat rather than jitter
 
 
 @dataclass
@@ -88,6 +107,7 @@ class Check:
     threshold: str  # human readable, e.g. "SM/DRAM ≥ 2×"
     explanation: str  # one sentence citing the numbers
     details: dict[str, Any] = field(default_factory=dict)
+    diagnosis: str = ""  # for FAIL/WARN: the likely cause, backed by counters
 
 
 # --------------------------------------------------------------------------- public API
@@ -175,7 +195,7 @@ def _variant_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:
     decode_bound = dict(
         phase="decode", busy="dram_throughput", idle="sm_throughput", min_key="decode_min_dram_pct"
     )
-    return [
+    checks = [
         _check_dominance(df, limits, "prefill_compute_bound", **prefill_bound),
         _check_dominance(df, limits, "decode_memory_bound", **decode_bound),
         _check_bandwidth_fraction(df, limits),
@@ -188,6 +208,7 @@ def _variant_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:
             x="T",
             group_keys=shape_keys,
             slope_unit="ns per token of context",
+            expectation=lambda group: _decode_slope_expectation(df, limits, group),
         ),
         _check_linearity(
             df,
@@ -197,8 +218,15 @@ def _variant_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:
             x="iters_fma",
             group_keys=[*shape_keys, "T"],
             slope_unit="ns per FMA iteration",
+            expectation=lambda group: _prefill_slope_expectation(df, limits, group),
         ),
+        _check_l2_residency(df, limits),
+        *(_check_timing_noise(df, limits, phase) for phase in ("prefill", "decode")),
+        *(_check_first_launch(df, limits, phase) for phase in ("prefill", "decode")),
+        *(_check_launch_overhead(df, limits, phase) for phase in ("prefill", "decode")),
+        _check_clocks(df, limits),
     ]
+    return [_with_diagnosis(check, df, limits) for check in checks]
 
 
 def _skip(check_id: str, phase: str, unit: str, threshold: str, reason: str) -> Check:
@@ -385,8 +413,12 @@ def _check_linearity(
     x: str,
     group_keys: list[str],
     slope_unit: str,
+    expectation: Callable[[dict[str, Any]], dict[str, Any] | None],
 ) -> Check:
-    """Least-squares fit step_time = a + b·x over the largest sweep of *x*; PASS if R² is high and b > 0."""
+    """Least-squares fit step_time = a + b·x over the largest sweep of *x*; PASS if R² is high and b > 0.
+
+    *expectation* gives the model's slope for the fitted group (None: no model), reported beside the fit.
+    """
     r2_min = limits["linearity_min_r2"]
     threshold = f"R² ≥ {r2_min} and slope > 0"
     steps = _bench_series(df, phase, "step_time")
@@ -430,6 +462,10 @@ def _check_linearity(
         ],
         "max_rel_residual": max_rel_residual,
     }
+    expected = expectation(details["group"])
+    if expected is not None:
+        details["model"], comparison = _model_comparison(slope, expected, slope_unit)
+        verdict += comparison
     return Check(check_id, phase, status, r2, "", threshold, facts + verdict, details)
 
 
@@ -456,6 +492,552 @@ def _linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, floa
 def _json_scalar(value: Any) -> Any:
     """numpy scalar -> Python scalar for JSON."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+# --------------------------------------------------------------------------- model expectations
+
+
+def _decode_slope_expectation(df: pd.DataFrame, limits: dict[str, Any], group: dict[str, Any]) -> dict | None:
+    """Seed decode: its KV bytes per token of context streamed at the DRAM peak, in ns per token."""
+    peak, source = _dram_peak(df, limits)
+    if group.get("variant") != "seed" or peak is None:
+        return None
+    per_token = model.seed_decode_bytes_per_context_token(
+        group["L"], group["H"], group["heads"], group["kv_heads"]
+    )
+    return {
+        "slope": per_token / peak * 1e9,
+        "work_per_unit": per_token,
+        "work_unit": "byte",
+        "basis": f"{per_token:,} KV bytes per token of context at the {format_number(peak / 1e9)} GB/s {source} DRAM peak",
+        "rate_scale": 1e9,
+        "rate_unit": "GB/s",
+    }
+
+
+def _prefill_slope_expectation(
+    df: pd.DataFrame, limits: dict[str, Any], group: dict[str, Any]
+) -> dict | None:
+    """Seed prefill: its FLOPs per FMA iteration at the FP32 peak, in ns per iteration."""
+    peak, source = _fp32_peak(df, limits)
+    if group.get("variant") != "seed" or peak is None:
+        return None
+    per_iteration = model.seed_prefill_flops_per_iteration(group["L"], group["H"], group["T"])
+    return {
+        "slope": per_iteration / peak * 1e9,
+        "work_per_unit": per_iteration,
+        "work_unit": "flop",
+        "basis": f"{per_iteration:,} FLOPs per iteration at the {format_number(peak / 1e12)} TFLOP/s {source} FP32 peak",
+        "rate_scale": 1e12,
+        "rate_unit": "TFLOP/s",
+    }
+
+
+def _fp32_peak(df: pd.DataFrame, limits: dict[str, Any]) -> tuple[float | None, str]:
+    """Configured FP32 peak if set, else the datasheet value of the (single) GPU in the data."""
+    if limits["peak_fp32_flops"] is not None:
+        return float(limits["peak_fp32_flops"]), "config"
+    keys = {model.datasheet_key(name) for name in _unique_strings(df["gpu_name"])}
+    if len(keys) != 1 or None in keys:
+        return None, ""
+    sheet = model.DATASHEETS[keys.pop()]
+    return float(sheet["flops_per_s"]["fp32"]), f"{sheet['name']} datasheet"
+
+
+def _model_comparison(slope: float, expected: dict[str, Any], slope_unit: str) -> tuple[dict[str, Any], str]:
+    """Details and a sentence comparing a fitted slope with the model's."""
+    ratio = slope / expected["slope"]
+    implied = expected["work_per_unit"] / slope * 1e9 if slope > 0 else None
+    details = {k: expected[k] for k in ("slope", "work_per_unit", "work_unit", "basis")}
+    details.update(slope_ratio=ratio, implied_rate_per_s=implied)
+    sentence = (
+        f" The model predicts {format_number(expected['slope'])} {slope_unit} ({expected['basis']}); "
+        f"the fitted slope is {format_number(ratio)}× that"
+    )
+    if implied is not None:
+        sentence += (
+            f", an effective {format_number(implied / expected['rate_scale'])} {expected['rate_unit']}"
+        )
+    return details, sentence + "."
+
+
+# --------------------------------------------------------------------------- L2 residency
+
+
+def _decode_working_sets(df: pd.DataFrame) -> pd.Series:
+    """Distinct bytes each decode point touches (int): the seed kernel's model, else bench kv_distinct_bytes."""
+    reported = _bench_series(df, "decode", "kv_distinct_bytes")
+    sizes: dict[str, int] = {}
+    for point, row in _point_params(df[df["phase"] == "decode"]).iterrows():
+        if row["variant"] == "seed":
+            sizes[point] = model.seed_decode_working_set(
+                int(row["H"]), int(row["heads"]), int(row["kv_heads"]), int(row["T"])
+            )
+        elif point in reported.index:
+            sizes[point] = int(reported[point])
+    return pd.Series(sizes, dtype=object)
+
+
+def _l2_size(df: pd.DataFrame, limits: dict[str, Any]) -> tuple[int | None, str]:
+    """L2 bytes: the config's, else the benchmark's device query, else Nsight Compute's device attribute."""
+    if limits["l2_bytes"] is not None:
+        return int(limits["l2_bytes"]), "config"
+    for profiler, metric in (("bench", "l2_bytes"), ("ncu", "device__attribute_l2_cache_size")):
+        values = df[(df["profiler"] == profiler) & (df["metric"] == metric)]["value"]
+        if not values.empty and values.median() > 0:
+            return int(values.median()), f"{profiler} {metric}"
+    return None, ""
+
+
+def _l2_residency(df: pd.DataFrame, limits: dict[str, Any]) -> tuple[pd.DataFrame, int | None, str]:
+    """Decode points with their working set, whether it fits in L2, and bench ns per token of context."""
+    sets = _decode_working_sets(df)
+    l2_bytes, source = _l2_size(df, limits)
+    if sets.empty or l2_bytes is None:
+        return pd.DataFrame(), l2_bytes, source
+    table = _point_params(df).loc[sets.index].assign(working_set=sets)
+    table["fits_l2"] = [int(size) <= l2_bytes for size in table["working_set"]]
+    table["ns_per_token"] = _bench_series(df, "decode", "step_time").reindex(table.index) / table["T"]
+    return table.sort_values("T"), l2_bytes, source
+
+
+def _check_l2_residency(df: pd.DataFrame, limits: dict[str, Any]) -> Check:
+    """WARN when a decode working set fits in L2: its "DRAM" bandwidth then measures L2."""
+    check_id, phase, unit = "decode_l2_resident", "decode", "% of L2"
+    table, l2_bytes, l2_source = _l2_residency(df, limits)
+    threshold = "decode working set > L2" + (f" ({_mib(l2_bytes)})" if l2_bytes else "")
+    if l2_bytes is None:
+        reason = "Neither the config (validation.l2_bytes), the bench rows nor Nsight Compute give the L2 size, so L2 residency cannot be judged."
+        return _skip(check_id, phase, unit, threshold, reason)
+    if table.empty:
+        reason = "No decode point has a known working set (kernel model or bench kv_distinct_bytes rows), so L2 residency cannot be judged."
+        return _skip(check_id, phase, unit, threshold, reason)
+
+    point, selection = _reference_point(table, limits["reference"])
+    measured = int(table.loc[point, "working_set"]) / l2_bytes * 100
+    resident = table[table["fits_l2"]]
+    details = {
+        "l2_bytes": l2_bytes,
+        "l2_source": l2_source,
+        "point": point,
+        "selection": selection,
+        "points": [
+            {
+                "point": str(p),
+                "T": int(row["T"]),
+                "working_set_bytes": int(row["working_set"]),
+                "fits_l2": bool(row["fits_l2"]),
+                "ns_per_token_of_context": _float_or_none(row["ns_per_token"]),
+            }
+            for p, row in table.iterrows()
+        ],
+    }
+    if resident.empty:
+        facts = (
+            f"Every decode working set ({_mib(int(table['working_set'].min()))} at T = {int(table['T'].min()):,} and up) "
+            f"exceeds the {_mib(l2_bytes)} L2, so decode reads come from DRAM."
+        )
+        return Check(check_id, phase, "PASS", measured, unit, threshold, facts, details)
+    facts = (
+        f"The decode working set fits in the {_mib(l2_bytes)} L2 at {len(resident)} of {len(table)} points "
+        f"(T ≤ {int(resident['T'].max()):,}; {_mib(int(table.loc[point, 'working_set']))} at {point}): "
+        "DRAM numbers at these T measure L2, not HBM."
+    )
+    return Check(
+        check_id, phase, "WARN", measured, unit, threshold, facts, details, _residency_diagnosis(table)
+    )
+
+
+def _residency_diagnosis(table: pd.DataFrame) -> str:
+    """Bench evidence that the resident points run at L2 speed."""
+    resident, spilled = table[table["fits_l2"]], table[~table["fits_l2"]]
+    text = (
+        f"The seed decode reuses one K/V buffer for all {int(table['L'].iloc[0])} layers, so after the first layer "
+        "the reads hit L2."
+        if (table["variant"] == "seed").all()
+        else "Repeated reads of a working set that fits in L2 hit the cache."
+    )
+    if not spilled.empty and resident["ns_per_token"].notna().any() and spilled["ns_per_token"].notna().any():
+        text += (
+            f" Bench step time per token of context is {format_number(float(resident['ns_per_token'].median()))} ns "
+            f"where it fits against {format_number(float(spilled['ns_per_token'].median()))} ns where it does not."
+        )
+    return (
+        text
+        + " Judge bandwidth only at T whose working set exceeds L2, or give each layer its own KV buffer."
+    )
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{format_number(n_bytes / 2**20)} MiB"
+
+
+# --------------------------------------------------------------------------- repeat stability
+
+
+def _check_timing_noise(df: pd.DataFrame, limits: dict[str, Any], phase: str) -> Check:
+    """(max − min) / median of the timed repeats per point; WARN above timing_noise_max_pct."""
+    check_id, unit = f"{phase}_timing_noise", "% of median"
+    max_pct = limits["timing_noise_max_pct"]
+    threshold = f"(max − min) / median ≤ {format_number(max_pct)} %"
+    median, low, high = (_bench_series(df, phase, m) for m in ("step_time", "step_time_min", "step_time_max"))
+    spread = ((high - low) / median * 100).dropna()
+    if spread.empty:
+        reason = f"No {phase} step_time, step_time_min and step_time_max bench rows, so the spread of the repeats is unknown."
+        return _skip(check_id, phase, unit, threshold, reason)
+    worst = str(spread.idxmax())
+    noisy = spread[spread > max_pct]
+    facts = (
+        f"{phase.capitalize()} repeats spread by up to {format_number(float(spread[worst]))} % of the median ({worst}); "
+        f"{len(noisy)} of {len(spread)} points exceed {format_number(max_pct)} %."
+    )
+    details = {
+        "worst_point": worst,
+        "points": [{"point": str(p), "spread_pct": float(v)} for p, v in spread.items()],
+    }
+    if noisy.empty:
+        return Check(check_id, phase, "PASS", float(spread[worst]), unit, threshold, facts, details)
+    diagnosis = _noise_diagnosis(df, limits, phase, list(noisy.index), (median, low, high))
+    return Check(check_id, phase, "WARN", float(spread[worst]), unit, threshold, facts, details, diagnosis)
+
+
+def _noise_diagnosis(
+    df: pd.DataFrame,
+    limits: dict[str, Any],
+    phase: str,
+    noisy: list[str],
+    timing: tuple[pd.Series, pd.Series, pd.Series],
+) -> str:
+    """One slow repeat (cold L2 at resident decode points), clock variation, or neither."""
+    median, low, high = timing
+    # Jitter spreads both ways; one slow repeat puts nearly all of the spread above the median.
+    one_sided = [p for p in noisy if high[p] - median[p] >= _ONE_SIDED_FACTOR * (median[p] - low[p])]
+    if one_sided:
+        worst = max(one_sided, key=lambda p: (high[p] - median[p]) / median[p])
+        text = (
+            f"At {len(one_sided)} of {len(noisy)} noisy points the spread is one slow repeat, not jitter: at {worst} "
+            f"the slowest is {format_number((high[worst] / median[worst] - 1) * 100)} % above the median, the fastest "
+            f"{format_number((1 - low[worst] / median[worst]) * 100)} % below."
+        )
+        if phase == "decode" and set(one_sided) <= _l2_resident_points(df, limits):
+            text += (
+                " Their working set fits in L2 and the timed decode repeats run right after the prefill repeats, "
+                "which evict it, so the first decode repeat starts with a cold L2."
+            )
+        return text + " An untimed step right before each phase's timed repeats removes it."
+    spread = _clock_spread_pct(df)
+    if spread is not None and spread > limits["clock_variation_max_pct"]:
+        return f"The SM clock varies by {format_number(spread)} % across the profiled launches: power or thermal throttling."
+    return (
+        "The spread is two-sided and the recorded clocks are steady: suspect contention from other processes "
+        "on the GPU; isolate it and rerun."
+    )
+
+
+def _first_launch_ratios(df: pd.DataFrame, phase: str) -> pd.DataFrame:
+    """Cold start (first warm-up step) / median of the timed repeats (bench); first / later launches (ncu)."""
+    bench = (_bench_series(df, phase, "step_time_first") / _bench_series(df, phase, "step_time")).dropna()
+    rows = [{"point": str(p), "source": "bench", "ratio": float(r)} for p, r in bench.items()]
+    # nsys: the phase's very first kernel launch against the same kernel's steady-state median
+    cold = _nsys_series(df, phase, "cold_start_ratio").dropna()
+    rows += [{"point": str(p), "source": "nsys", "ratio": float(r)} for p, r in cold.items()]
+    durations = df[(df["profiler"] == "ncu") & (df["phase"] == phase) & (df["metric"] == "duration")]
+    for (point, _kernel), launches in durations.groupby(["point", "kernel"]):
+        ordered = launches.sort_values("launch")["value"]
+        if len(ordered) >= 2:
+            rows.append(
+                {
+                    "point": str(point),
+                    "source": "ncu",
+                    "ratio": float(ordered.iloc[0] / ordered.iloc[1:].median()),
+                }
+            )
+    return pd.DataFrame(rows, columns=["point", "source", "ratio"])
+
+
+def _check_first_launch(df: pd.DataFrame, limits: dict[str, Any], phase: str) -> Check:
+    """WARN when the first launch is slower than the steady state by more than first_launch_max_ratio."""
+    check_id, unit = f"{phase}_first_launch_outlier", "× median"
+    max_ratio = limits["first_launch_max_ratio"]
+    threshold = f"first / median ≤ {format_number(max_ratio)}×"
+    ratios = _first_launch_ratios(df, phase)
+    if ratios.empty:
+        reason = f"No {phase} step_time_first bench rows and no Nsight Compute kernel with several launches, so the first launch cannot be compared with the steady state."
+        return _skip(check_id, phase, unit, threshold, reason)
+    worst = ratios.loc[ratios["ratio"].idxmax()]
+    outliers = ratios[ratios["ratio"] > max_ratio]
+    facts = (
+        f"The first {phase} launch takes up to {format_number(float(worst['ratio']))}× the median ({worst['point']}, "
+        f"{worst['source']}); {len(outliers)} of {len(ratios)} measurements exceed {format_number(max_ratio)}×."
+    )
+    details = {"points": ratios.to_dict(orient="records")}
+    if outliers.empty:
+        return Check(check_id, phase, "PASS", float(worst["ratio"]), unit, threshold, facts, details)
+    diagnosis = _first_launch_diagnosis(outliers)
+    return Check(check_id, phase, "WARN", float(worst["ratio"]), unit, threshold, facts, details, diagnosis)
+
+
+def _first_launch_diagnosis(outliers: pd.DataFrame) -> str:
+    """Cold start (bench: first warm-up step) or a profiled range that starts before steady state (ncu)."""
+    text = []
+    if (outliers["source"] == "bench").any():
+        text.append(
+            "The first step of the process pays one-time costs (lazy module loading, cold caches and TLBs, "
+            "clock ramp-up); warm-up keeps it out of the timed repeats, so the medians are unaffected, but a "
+            "cold-process latency such as time to first token includes it."
+        )
+    if (outliers["source"] == "nsys").any():
+        text.append(
+            "Nsight Systems shows the cost on the very first kernel launch of the phase (module load and "
+            "first-touch of its buffers); capture the step in a CUDA graph after a warm-up to keep it out of "
+            "the serving path."
+        )
+    if (outliers["source"] == "ncu").any():
+        text.append(
+            "The first profiled launch is slower than the later ones despite the warm-up: raise run.warmup."
+        )
+    return " ".join(text)
+
+
+def _l2_resident_points(df: pd.DataFrame, limits: dict[str, Any]) -> set[str]:
+    table, _, _ = _l2_residency(df, limits)
+    return set() if table.empty else {str(p) for p in table.index[table["fits_l2"]]}
+
+
+# --------------------------------------------------------------------------- clocks
+
+
+def _clock_spread_pct(df: pd.DataFrame, metric: str = "sm_frequency") -> float | None:
+    values = df[(df["profiler"] == "ncu") & (df["metric"] == metric)]["value"]
+    if values.empty or values.median() <= 0:
+        return None
+    return float((values.max() - values.min()) / values.median() * 100)
+
+
+def _check_clocks(df: pd.DataFrame, limits: dict[str, Any]) -> Check:
+    """SM and DRAM clocks recorded by Nsight Compute; WARN when the SM clock varies across launches."""
+    check_id, phase, unit = "clocks_recorded", "all", "%"
+    max_pct = limits["clock_variation_max_pct"]
+    threshold = f"SM clock spread ≤ {format_number(max_pct)} % across launches"
+    sm = df[(df["profiler"] == "ncu") & (df["metric"] == "sm_frequency")]
+    spread = _clock_spread_pct(df)
+    if spread is None:
+        reason = "No Nsight Compute sm_frequency rows: the clocks the kernels ran at were not recorded, so throttling cannot be ruled out."
+        return _skip(check_id, phase, unit, threshold, reason)
+    hz = sm["value"]
+    facts = (
+        f"SM clock {_ghz(hz.median())} median ({_ghz(hz.min())}–{_ghz(hz.max())}, {format_number(spread)} % spread) "
+        f"over {len(hz)} launches"
+    )
+    details: dict[str, Any] = {
+        "sm_hz_median": float(hz.median()),
+        "sm_hz_min": float(hz.min()),
+        "sm_hz_max": float(hz.max()),
+        "sm_spread_pct": spread,
+        "n_launches": int(len(hz)),
+        "sm_hz_median_by_phase": {str(k): float(v) for k, v in sm.groupby("phase")["value"].median().items()},
+    }
+    max_clock = df[(df["profiler"] == "ncu") & (df["metric"] == "device__attribute_max_gpu_frequency_khz")][
+        "value"
+    ]
+    if not max_clock.empty:
+        details["sm_hz_device_max"] = float(max_clock.median() * 1e3)
+        facts += f" ({format_number(hz.median() / details['sm_hz_device_max'] * 100)} % of the {_ghz(details['sm_hz_device_max'])} maximum)"
+    dram = df[(df["profiler"] == "ncu") & (df["metric"] == "dram_frequency")]["value"]
+    if not dram.empty:
+        details.update(
+            dram_hz_median=float(dram.median()), dram_spread_pct=_clock_spread_pct(df, "dram_frequency")
+        )
+        facts += f", DRAM clock {_ghz(dram.median())} ({format_number(details['dram_spread_pct'])} % spread)"
+    if spread <= max_pct:
+        return Check(
+            check_id,
+            phase,
+            "PASS",
+            spread,
+            unit,
+            threshold,
+            facts + ": no throttling between launches.",
+            details,
+        )
+    slowest = sm.loc[sm["value"].idxmin()]
+    diagnosis = (
+        f"Slowest clock: {slowest['phase']} at {slowest['point']} ran at {_ghz(slowest['value'])}: power or thermal "
+        "throttling, or another process on the GPU. Rerun on an idle GPU, or with locked clocks "
+        "(profilers.ncu.clock_control: base) where the machine is dedicated."
+    )
+    verdict = f", above {format_number(max_pct)} %: the clock changed between launches, so their times are not comparable."
+    return Check(check_id, phase, "WARN", spread, unit, threshold, facts + verdict, details, diagnosis)
+
+
+def _ghz(hz: float) -> str:
+    return f"{format_number(float(hz) / 1e9)} GHz"
+
+
+# --------------------------------------------------------------------------- counter-based diagnoses
+
+
+def _with_diagnosis(check: Check, df: pd.DataFrame, limits: dict[str, Any]) -> Check:
+    """A FAIL or WARN of a phase without its own diagnosis gets the phase's counter-based one."""
+    if check.status not in ("FAIL", "WARN") or check.diagnosis or check.phase not in ("prefill", "decode"):
+        return check
+    return dataclasses.replace(check, diagnosis=_phase_diagnosis(df, limits, check.phase))
+
+
+def _phase_diagnosis(df: pd.DataFrame, limits: dict[str, Any], phase: str) -> str:
+    """The seed's troubleshooting table, each row only where the counters show it."""
+    findings = [
+        _parallelism_finding(df, limits, phase),
+        _l2_hit_finding(df, limits, phase),
+        _residency_finding(df, limits) if phase == "decode" else "",
+        _launch_gap_finding(df, limits, phase),
+    ]
+    return " ".join(f for f in findings if f)
+
+
+def _ncu_phase_medians(df: pd.DataFrame, phase: str) -> dict[str, float]:
+    rows = df[(df["profiler"] == "ncu") & (df["phase"] == phase)]
+    return rows.groupby("metric")["value"].median().to_dict()
+
+
+def _parallelism_finding(df: pd.DataFrame, limits: dict[str, Any], phase: str) -> str:
+    """Low achieved occupancy or few launched warps -> too little parallelism; else latency bound."""
+    counters = _ncu_phase_medians(df, phase)
+    occupancy = counters.get("achieved_occupancy")
+    if occupancy is None:
+        return ""
+    low_pct = limits["low_occupancy_pct"]
+    max_warps = counters.get("device__attribute_max_warps_per_multiprocessor")
+    launched = _launched_warps(counters)
+    per_sm = (
+        f" (≈{format_number(occupancy * max_warps / 100)} of {int(max_warps)} warps per SM that has work)"
+        if max_warps
+        else ""
+    )
+    if occupancy < low_pct or (launched is not None and launched[0] / launched[1] * 100 < low_pct):
+        grid = ""
+        if launched is not None:
+            warps, slots, sms = launched
+            grid = (
+                f"{warps:,} warps launched ({int(counters['launch__grid_size']):,} blocks × "
+                f"{int(counters['launch__block_size']):,} threads) for {slots:,} warp slots on {sms} SMs "
+                f"({format_number(warps / slots * 100)} %); "
+            )
+        return (
+            f"Too little parallelism: {grid}achieved occupancy {format_number(occupancy)} %{per_sm}. "
+            "Launch more threads, e.g. split the loop over T across blocks."
+        )
+    busy_metric, busy_min = (
+        ("dram_throughput", limits["decode_min_dram_pct"])
+        if phase == "decode"
+        else ("sm_throughput", limits["prefill_min_sm_pct"])
+    )
+    busy = counters.get(busy_metric)
+    if busy is None or busy >= busy_min:
+        return ""
+    remedy = (
+        "too few bytes in flight per warp: use wider (vectorized) loads and unroll the loop"
+        if phase == "decode"
+        else "dependent instruction chains stall the pipes: give each thread independent accumulators"
+    )
+    return (
+        f"Latency bound: achieved occupancy {format_number(occupancy)} % is adequate but "
+        f"{_UNIT_LABELS[busy_metric]} throughput is {format_number(busy)} %; {remedy}."
+    )
+
+
+def _launched_warps(counters: dict[str, float]) -> tuple[int, int, int] | None:
+    """(warps launched, warp slots of the GPU, SMs) from Nsight Compute launch and device attributes."""
+    needed = (
+        "launch__grid_size",
+        "launch__block_size",
+        "launch__sm_count",
+        "device__attribute_max_warps_per_multiprocessor",
+    )
+    if not all(counters.get(k) for k in needed):
+        return None
+    warp_size = int(counters.get("device__attribute_warp_size") or 32)
+    warps = int(counters["launch__grid_size"]) * -(-int(counters["launch__block_size"]) // warp_size)
+    sms = int(counters["launch__sm_count"])
+    return warps, sms * int(counters["device__attribute_max_warps_per_multiprocessor"]), sms
+
+
+def _l2_hit_finding(df: pd.DataFrame, limits: dict[str, Any], phase: str) -> str:
+    hit_rate = _ncu_phase_medians(df, phase).get("l2_hit_rate")
+    if hit_rate is None or hit_rate < limits["l2_hit_rate_high_pct"]:
+        return ""
+    return (
+        f"L2 hit rate {format_number(hit_rate)} %: the working set is served from cache, so DRAM throughput "
+        "understates the memory traffic."
+    )
+
+
+def _residency_finding(df: pd.DataFrame, limits: dict[str, Any]) -> str:
+    table, l2_bytes, _ = _l2_residency(df, limits)
+    if table.empty or not table["fits_l2"].any():
+        return ""
+    resident = table[table["fits_l2"]]
+    return (
+        f"The decode working set fits in the {_mib(l2_bytes)} L2 at T ≤ {int(resident['T'].max()):,} "
+        "(see decode_l2_resident): bench bandwidth there is L2 bandwidth."
+    )
+
+
+def _nsys_series(df: pd.DataFrame, phase: str, metric: str) -> pd.Series:
+    """One Nsight Systems timeline statistic of a phase per point (pdprof.timeline)."""
+    rows = df[(df["profiler"] == "nsys") & (df["phase"] == phase) & (df["metric"] == metric)]
+    return rows.groupby("point")["value"].median()
+
+
+def _idle_fractions(df: pd.DataFrame, phase: str) -> pd.Series:
+    return 1.0 - _nsys_series(df, phase, "busy_fraction")
+
+
+def _check_launch_overhead(df: pd.DataFrame, limits: dict[str, Any], phase: str) -> Check:
+    """Idle GPU time between the kernels of a step (launch overhead), from the nsys timeline."""
+    check_id, unit = f"{phase}_launch_overhead", "% idle"
+    max_idle = limits["launch_gap_max_fraction"]
+    threshold = f"idle ≤ {format_number(max_idle * 100)} % of the step"
+    idle = _idle_fractions(df, phase).dropna()
+    if idle.empty:
+        reason = f"No Nsight Systems timeline for {phase} (profilers.nsys disabled, nsys missing, or a bundle without it)."
+        return _skip(check_id, phase, unit, threshold, reason)
+    gap_mean = _nsys_series(df, phase, "gap_mean_ns")
+    gap_max = _nsys_series(df, phase, "gap_max_ns")
+    per_step = _nsys_series(df, phase, "kernels_per_step")
+    worst = str(idle.idxmax())
+    facts = (
+        f"Between its {format_number(per_step.median())} kernels per step the GPU idles at most "
+        f"{format_number(idle.max() * 100)} % of a {phase} step ({worst}); gaps average "
+        f"{format_number(gap_mean.median() / 1e3)} µs, the longest {format_number(gap_max.max() / 1e3)} µs (Nsight Systems)."
+    )
+    details = {
+        "points": [
+            {
+                "point": point,
+                "idle_fraction": float(idle[point]),
+                "gap_mean_ns": _float_or_none(gap_mean.get(point)),
+                "gap_max_ns": _float_or_none(gap_max.get(point)),
+                "kernels_per_step": _float_or_none(per_step.get(point)),
+            }
+            for point in idle.index
+        ]
+    }
+    status = "PASS" if idle.max() <= max_idle else "WARN"
+    return Check(check_id, phase, status, float(idle.max() * 100), unit, threshold, facts, details)
+
+
+def _launch_gap_finding(df: pd.DataFrame, limits: dict[str, Any], phase: str) -> str:
+    """Nsight Systems timeline: gaps between kernels take a large part of the step -> launch bound."""
+    idle = _idle_fractions(df, phase).dropna()
+    if idle.empty or idle.max() <= limits["launch_gap_max_fraction"]:
+        return ""
+    gaps = _nsys_series(df, phase, "gap_mean_ns")
+    return (
+        f"Launch bound: the GPU idles {format_number(idle.max() * 100)} % of the {phase} step between kernels "
+        f"(mean gap {format_number(gaps.median() / 1e3)} µs, Nsight Systems). Capture the step in a CUDA/HIP "
+        "graph or use a persistent kernel."
+    )
 
 
 # --------------------------------------------------------------------------- per-point table

@@ -3,8 +3,8 @@
 
 rule build_bench:
     input:
-        source="kernels/prefill_decode_bench.cu",
-        header="kernels/gpu_compat.h",
+        source=KERNELS / "prefill_decode_bench.cu",
+        header=KERNELS / "gpu_compat.h",
     output:
         "results/{gpu}/bin/prefill_decode_bench",
     log:

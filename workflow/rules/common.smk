@@ -7,6 +7,9 @@ wildcard_constraints:
     profiler="|".join(PROFILERS),
 
 
+KERNELS = REPO / "kernels"
+
+
 def raw_root(wildcards):
     """results/<gpu> for a live run; the capture bundle for replay."""
     if BACKEND.kind == "replay":

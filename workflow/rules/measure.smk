@@ -1,5 +1,19 @@
 # One job per sweep point and tool; GPU jobs hold the `gpu` resource so that two
-# measurements never share a card.
+# measurements never share a card. With --resources gpu=N, each of the N concurrent jobs
+# claims a GPU of its own (src/pdprof/gpuslots.py, locks in results/.gpu-slots/); under
+# SLURM each job uses the GPU of its allocation.
+
+
+# On a cluster (profiles/slurm), the rules that hold no GPU run where snakemake runs, unless
+# PDPROF_SLURM_CPU_PARTITION names a partition to submit them to. Locally this changes nothing.
+if not os.environ.get("PDPROF_SLURM_CPU_PARTITION"):
+
+    localrules:
+        tidy_point,
+        dataset,
+        figures,
+        validate,
+        reproduce,
 
 
 rule provenance:

@@ -5,6 +5,7 @@ rule tidy_point:
     input:
         bench=raw_file("bench.json"),
         ncu=raw_file("ncu_raw.csv") if NCU["enabled"] else [],
+        nsys=raw_file("nsys") if NSYS else [],
         provenance=provenance_file,
     output:
         "results/{gpu}/parsed/{point}.parquet",

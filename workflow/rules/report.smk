@@ -3,7 +3,8 @@
 
 rule validate:
     input:
-        rules.dataset.output,
+        dataset=rules.dataset.output,
+        figures=rules.figures.output.png,
     output:
         json="results/{gpu}/report/validation.json",
         md="results/{gpu}/report/report.md",

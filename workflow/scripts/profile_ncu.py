@@ -21,5 +21,7 @@ if "snakemake" in globals():
     argv += ["--cache-control", settings["cache_control"]]
     argv += ["--profile-layers", str(settings["profile_layers"])]
     argv += ["--warmup", str(sm.params.warmup), "--timeout", str(sm.params.timeout)]
+    # a GPU of its own when several jobs run at once (--resources gpu=N); under SLURM, its allocation's
+    argv += ["--gpu-slots", "results/.gpu-slots"]
     sys.exit(main(argv, log=sm.log[0]))
 sys.exit(main(["profile-ncu", *sys.argv[1:]]))

@@ -1,0 +1,134 @@
+"""Faults on the live (cuda) path, with a fake GPU toolchain (tests/fake_gpu/) first on PATH.
+
+A point that crashes, hangs or returns non-finite output is marked failed with its log;
+every other point finishes (keep-going), a partial report lists the failed ones, and a
+rerun redoes only what is missing. An interrupted run leaves nothing a rerun would trust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.workflow
+REPO = Path(__file__).resolve().parents[1]
+FAKE_GPU = REPO / "tests" / "fake_gpu"
+SLUG = "nvidia-h100-80gb-hbm3"
+POINTS = [f"seed-L32-H4096-h32-kv8-T{t}-f256" for t in (1024, 2048, 4096)]
+BROKEN = POINTS[2]
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    """A scratch run directory whose config sweeps three points of the H100 capture."""
+    shutil.copytree(REPO / "captures", tmp_path / "captures")
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    path = tmp_path / "config" / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["sweeps"]["faults"] = {
+        "base": cfg["sweeps"]["default"]["base"],
+        "groups": [{"name": "t", "T": [1024, 2048, 4096]}],
+    }
+    cfg["sweep"] = "faults"
+    path.write_text(yaml.safe_dump(cfg))
+    return tmp_path
+
+
+def environment(fault: str = "") -> dict:
+    env = {**os.environ, "PATH": f"{FAKE_GPU}{os.pathsep}{os.environ['PATH']}"}
+    env["PDPROF_FAKE_FAULT"] = f"{BROKEN}:{fault}" if fault else ""
+    return env
+
+
+def snakemake_argv(workdir: Path, *extra: str) -> list[str]:
+    argv = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    return [*argv, "--cores", "2", "--config", "backend=cuda", *extra]
+
+
+def snakemake(workdir: Path, fault: str = "", *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        snakemake_argv(workdir, *extra), env=environment(fault), capture_output=True, text=True, timeout=600
+    )
+
+
+def results(workdir: Path) -> Path:
+    return workdir / "results" / SLUG
+
+
+@pytest.mark.parametrize(
+    ("fault", "timeout_s", "reason"),
+    [
+        ("crash", 900, "killed by signal 11"),
+        ("gpu-error", 900, "GPU API error"),
+        ("nan", 900, "output check failed"),
+        ("hang", 3, "timed out after 3 s (run.timeout_s)"),
+    ],
+)
+def test_failed_point_is_reported_and_the_others_finish(workdir, fault, timeout_s, reason):
+    path = workdir / "config" / "config.yaml"
+    path.write_text(path.read_text().replace("timeout_s: 900", f"timeout_s: {timeout_s}"))
+    done = snakemake(workdir, fault)
+    assert done.returncode != 0
+    console = done.stdout + done.stderr
+    assert "Error in rule bench" in console
+    bench_log = results(workdir) / "logs" / "bench" / f"{BROKEN}.log"
+    assert reason in bench_log.read_text()
+    for point in POINTS[:2]:  # the healthy points finished completely
+        assert (results(workdir) / "runs" / point / "bench.json").is_file()
+        assert (results(workdir) / "parsed" / f"{point}.parquet").is_file()
+    assert not (results(workdir) / "runs" / BROKEN / "bench.json").exists()
+    assert not (results(workdir) / "report").exists()  # no full report from a partial run
+    partial = json.loads((results(workdir) / "report-partial" / "validation.json").read_text())
+    failed = {row["point"]: row for row in partial["failed_points"]}
+    assert set(failed) == {BROKEN}
+    assert reason in failed[BROKEN]["reason"]
+    assert str(bench_log.relative_to(workdir)) in failed[BROKEN]["logs"]
+    assert "1 of 3 points failed" in console
+    assert BROKEN in (results(workdir) / "report-partial" / "report.md").read_text()
+
+
+def test_rerun_after_a_fault_redoes_only_what_is_missing(workdir):
+    snakemake(workdir, "crash")
+    kept = {p: (results(workdir) / "runs" / p / "bench.json").stat().st_mtime_ns for p in POINTS[:2]}
+    done = snakemake(workdir, "")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (results(workdir) / "report" / "report.html").is_file()
+    for point, mtime in kept.items():  # finished points were not measured again
+        assert (results(workdir) / "runs" / point / "bench.json").stat().st_mtime_ns == mtime
+    # Snakemake's job stats: the broken point's measurement is the only one redone
+    assert re.search(r"^bench\s+1$", done.stderr, re.M), done.stderr
+    assert re.search(r"^profile_ncu\s+1$", done.stderr, re.M), done.stderr
+
+
+def test_interrupted_run_leaves_nothing_a_rerun_would_trust(workdir):
+    with subprocess.Popen(
+        snakemake_argv(workdir), env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as proc:
+        parsed = results(workdir) / "parsed"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(parsed.glob("*.parquet")):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    assert not (results(workdir) / "report" / "validation.json").exists()
+    done = snakemake(workdir, "")
+    assert done.returncode == 0, done.stderr[-2000:]
+    leftovers = [
+        p for p in (workdir / "results").rglob("*") if p.name.endswith(".tmp") or ".partial" in p.name
+    ]
+    assert leftovers == []
+    for path in (workdir / "results" / "dataset").rglob("*.parquet"):
+        frame = pd.read_parquet(path)  # every file whole; nsys is absent here, so its part is empty
+        assert len(frame) > 0 or "profiler=nsys" in str(path)
+    assert json.loads((results(workdir) / "report" / "validation.json").read_text())["checks"]

@@ -1,0 +1,18 @@
+"""Rule profile_nsys: one sweep point under Nsight Systems (CUDA API + NVTX trace).
+
+Without Snakemake: python workflow/scripts/profile_nsys.py BINARY --point POINT_ID --out-dir DIR
+"""
+
+import sys
+
+import _bootstrap  # noqa: F401 -- the in-repo package, installed or not
+
+from pdprof.cli import main
+
+if "snakemake" in globals():
+    sm = snakemake  # noqa: F821 -- injected by Snakemake
+    argv = ["profile-nsys", sm.input.binary, "--point", sm.wildcards.point, "--out-dir", sm.output[0]]
+    argv += ["--warmup", str(sm.params.warmup), "--repeats", str(sm.params.repeats)]
+    argv += ["--timeout", str(sm.params.timeout), "--optional"]
+    sys.exit(main(argv, log=sm.log[0]))
+sys.exit(main(["profile-nsys", *sys.argv[1:]]))
