@@ -22,10 +22,15 @@ def test_bench_rows_carry_times_in_ns_and_the_device_limits(result):
     assert frame["decode", "step_time"] == pytest.approx(result["decode"]["ms_median"] * 1e6)
     assert frame["prefill", "step_time_max"] == pytest.approx(result["prefill"]["ms_max"] * 1e6)
     assert frame["decode", "effective_bandwidth"] == result["decode"]["bytes_per_s"]
-    # one fp32 K/V buffer; this capture printed it with 7 significant digits
-    assert frame["decode", "kv_distinct_bytes"] == pytest.approx(2048 * 128 * 8 * 2 * 4, rel=1e-6)
+    assert frame["decode", "kv_distinct_bytes"] == 2048 * 128 * 8 * 2 * 4  # one fp32 K/V buffer, exact
     assert frame["decode", "l2_bytes"] == 52_428_800  # H100 L2, as the device reported it
-    assert ("decode", "step_time_first") not in frame  # this capture predates warm-up timing
+    assert frame["decode", "step_time_first"] == pytest.approx(result["decode"]["warmup_ms_all"][0] * 1e6)
+
+
+def test_results_from_before_warmup_timing_have_no_cold_start_row(result):
+    del result["decode"]["warmup_ms_all"]
+    frame = dataset.bench_frame(result).set_index(["phase", "metric"])["value"]
+    assert ("decode", "step_time_first") not in frame
 
 
 def test_first_warmup_step_becomes_the_cold_start_row(result):
@@ -58,3 +63,14 @@ def test_timeline_rows_from_real_h100_nsys_exports():
 def test_no_nsys_exports_give_no_rows(tmp_path):
     (tmp_path / "nsys_skipped.txt").write_text("nsys not found on PATH\n")
     assert dataset.timeline_frame(tmp_path).empty
+
+
+def test_missing_or_broken_dataset_is_one_clear_error(tmp_path):
+    from pdprof.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="no such dataset"):
+        dataset.read_dataset([tmp_path / "nothing"])
+    broken = tmp_path / "part-0.parquet"
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(DatasetError, match="not a readable Parquet file"):
+        dataset.read_dataset([broken])

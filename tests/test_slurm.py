@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pdprof.config import load_config, sweep_points
+
 pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parents[1]
 SLUG = "nvidia-h100-80gb-hbm3"
@@ -55,7 +57,7 @@ def cluster():
     done = bounded(["bash", str(REPO / "tools/slurm/start-local-slurm.sh")], 900, env=env)
     assert done.returncode == 0, f"start-local-slurm.sh failed:\n{done.stdout}\n{done.stderr}"
     reused = "already running" in done.stderr
-    STARTUP.append(f"{done.stderr.strip().splitlines()[-1]} ({time.monotonic() - started:.0f} s)")
+    STARTUP.append(f"{done.stderr.strip().splitlines()[-1]} ({time.monotonic() - started:.1f} s)")
     env["SLURM_CONF"] = str(PREFIX / "etc" / "slurm.conf")
     yield env
     if not reused:
@@ -122,7 +124,7 @@ def test_replay_pipeline_through_the_slurm_plugin_equals_a_local_run(cluster, tm
     # every job but the `all` target went through SLURM and completed there, on the cpu partition
     jobs = {job: rule for job, rule in finished.items() if rule != "all"}
     assert jobs and set(jobs) <= set(submitted), f"finished locally: {set(jobs) - set(submitted)}"
-    points = [p.name for p in (REPO / "captures" / SLUG / "runs").iterdir()]
+    points = sweep_points(load_config(REPO / "config" / "config.yaml"))
     assert sorted(jobs.values()).count("tidy_point") == len(points)
     assert {"tidy_point", "dataset", "validate"} <= set(jobs.values())
     states = {slurm_id: records.get(slurm_id, {}) for slurm_id in submitted.values()}
@@ -220,7 +222,7 @@ def test_profile_defaults_and_site_settings(monkeypatch):
         PDPROF_SLURM_GPU_MODEL="h100", PDPROF_SLURM_CPU_PARTITION="cpu",
     )  # fmt: skip
     assert {"slurm_partition=cpu", "slurm_account=proj42"} <= set(site["default-resources"])
-    for rule in ("build_bench", "provenance", "bench", "profile_ncu"):
+    for rule in ("build_bench", "provenance", "bench", "profile_ncu", "profile_nsys"):
         assert {f"{rule}:slurm_partition=h100", f"{rule}:gpu_model=h100"} <= set(site["set-resources"])
 
 
@@ -237,10 +239,13 @@ def test_cuda_dag_under_the_slurm_profile(tmp_path, monkeypatch):
     by_rule: dict[str, list[str]] = {}
     for rule, resources in jobs:
         by_rule.setdefault(rule, []).append(resources)
-    points = len([p for p in (REPO / "captures" / SLUG / "runs").iterdir()])
+    points = len(sweep_points(load_config(REPO / "config" / "config.yaml")))
     assert len(by_rule["build_bench"]) == 1  # once per GPU slug, not per point
     assert len(by_rule["bench"]) == len(by_rule["profile_ncu"]) == points
-    for rule in ("build_bench", "provenance", "bench", "profile_ncu"):
+    gpu_rules = ["build_bench", "provenance", "bench", "profile_ncu"] + ["profile_nsys"] * (
+        "profile_nsys" in by_rule
+    )
+    for rule in gpu_rules:
         assert all(
             "gpu=1" in r and "slurm_partition=gpu" in r and "cpus_per_gpu=" in r for r in by_rule[rule]
         )

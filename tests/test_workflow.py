@@ -71,7 +71,7 @@ def test_dataset_is_partitioned_by_gpu_and_profiler_and_readable_by_pandas_and_d
     root = replayed / "results" / "dataset"
     frame = dataset.read_dataset([root])
     assert set(frame["gpu"]) == {SLUG}
-    assert set(frame["profiler"]) == {"bench", "ncu"}
+    assert set(frame["profiler"]) == {"bench", "ncu", "nsys"}
     assert frame["value"].dtype == "float64"
     assert {"kernel", "metric", "value", "unit", "driver_version", "ncu_version"} <= set(frame.columns)
     plain = pd.read_parquet(root)
@@ -81,7 +81,7 @@ def test_dataset_is_partitioned_by_gpu_and_profiler_and_readable_by_pandas_and_d
         f"select profiler, count(*) from read_parquet('{root}/**/*.parquet', hive_partitioning=1) "
         "group by profiler order by profiler"
     ).fetchall()
-    assert [r[0] for r in rows] == ["bench", "ncu"]
+    assert [r[0] for r in rows] == ["bench", "ncu", "nsys"]
     assert sum(r[1] for r in rows) == len(frame)
 
 

@@ -8,7 +8,8 @@
 #   source .carry/activate.sh && tools/multi_gpu_scaling.sh "$OUT"
 #
 # Per run (gpu=1, then gpu=N): build + provenance (not timed; the N run reuses the 1-GPU binary),
-# then, timed, every point's bench.json and Nsight Compute pages. It prints points per minute for
+# then, timed, every GPU job of every point (bench.json, Nsight Compute pages, the Nsight Systems
+# timeline where profilers.nsys is enabled). It prints points per minute for
 # each, the ratio (target >= 0.9 N), which GPU ran what (the `gpu_slot` tags), and per point the
 # N-GPU run's prefill/decode step_time (benchmark median) and ncu kernel durations against the
 # 1-GPU run's, within noise = max(NOISE_PCT, the two runs' own repeat spread (max-min)/median).
@@ -79,9 +80,12 @@ for m in 1 "$n"; do
     cp -p "$out/gpu1/$prov" "$w/$prov"
   fi
   mapfile -t points < <($py -m pdprof.cli points --config "$w/config/config.yaml")
+  nsys=$($py -c 'import sys, yaml; print(int(yaml.safe_load(open(sys.argv[1]))["profilers"]["nsys"]["enabled"]))' \
+    "$w/config/config.yaml" 2>/dev/null || echo 0)
   targets=()
-  for p in "${points[@]}"; do
+  for p in "${points[@]}"; do # every GPU job of a point: benchmark, Nsight Compute, Nsight Systems
     targets+=("results/$slug/runs/$p/bench.json" "results/$slug/runs/$p/ncu_raw.csv")
+    [ "$nsys" = 1 ] && targets+=("results/$slug/runs/$p/nsys")
   done
   echo "gpu=$m: ${#points[@]} points, ${#targets[@]} GPU jobs ..."
   start=$(date +%s.%N)
@@ -126,7 +130,7 @@ def tags(w, name):
 for m, w in runs.items():
     used = Counter(f"{t.get('index')} {t.get('uuid')}" for name in ("bench.json", "ncu_command.json")
                    for t in tags(w, name))
-    lines.append(f"gpu={m}: jobs per GPU (index uuid): " + ", ".join(f"{k}: {v}" for k, v in sorted(used.items())))
+    lines.append(f"gpu={m}: bench + ncu jobs per GPU (index uuid): " + ", ".join(f"{k}: {v}" for k, v in sorted(used.items())))
     if m == n and n > 1 and len(used) < n:
         lines.append(f"  only {len(used)} of {n} GPUs were used")
         ok = False

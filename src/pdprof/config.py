@@ -163,8 +163,9 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH, overrides: dict | None =
 
 def expand_group(base: dict, group: dict) -> Iterable[Point]:
     axes = [[base[a]] if a not in group else group[a] for a in AXES]
-    for values in itertools.product(*axes):
-        yield Point(**dict(zip(AXES, values, strict=False)))
+    for variant, *numbers in itertools.product(*axes):
+        # JSON Schema counts 1.0 as an integer; the point id and the benchmark want 1.
+        yield Point(variant, *map(int, numbers))
 
 
 def sweep_points(config: dict, sweep: str | None = None) -> list[Point]:

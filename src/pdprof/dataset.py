@@ -12,11 +12,13 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pdprof import parse
 from pdprof.config import Point
+from pdprof.errors import DatasetError
 from pdprof.fsutil import atomic_output
 
 PARTITIONS = ("gpu", "profiler")
@@ -143,6 +145,10 @@ def read_dataset(paths: list[str | Path]) -> pd.DataFrame:
     """Read dataset roots or partition files; partition columns come back as plain strings."""
     frames = []
     for path in map(Path, paths):
+        if not path.exists():
+            raise DatasetError(
+                f"{path}: no such dataset (run the pipeline first, or name a Parquet file or folder)"
+            )
         if path.is_dir():
             table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
             frames.append(table.to_pandas())
@@ -155,7 +161,12 @@ def read_dataset(paths: list[str | Path]) -> pd.DataFrame:
 
 
 def _read_partition_file(path: Path) -> pd.DataFrame:
-    frame = pq.read_table(path).to_pandas()
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DatasetError(
+            f"{path}: not a readable Parquet file ({' '.join(str(exc).split())[:200]})"
+        ) from None
     for part in path.parts:
         key, sep, value = part.partition("=")
         if sep and key in PARTITIONS and key not in frame:

@@ -32,3 +32,7 @@ class ProfilerOutputError(PdprofError):
 
 class PointFailed(PdprofError):
     """One sweep point crashed, hung or produced invalid output; other points go on."""
+
+
+class DatasetError(PdprofError):
+    """A dataset path is missing or holds no readable Parquet data."""

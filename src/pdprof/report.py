@@ -28,7 +28,7 @@ MISSING = "—"
 Figure = tuple[Path, str]
 STATUS_ORDER = ("PASS", "FAIL", "WARN", "SKIP")
 
-CHECK_HEADERS = ("Status", "Check", "Phase", "Measured", "Threshold", "Explanation")
+CHECK_HEADERS = ("Status", "Check", "Phase", "Measured", "Threshold", "Explanation", "Diagnosis")
 # (key in result["points"], column header); keys not listed in TEXT_POINT_KEYS are numeric.
 POINT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("point", "Point"),
@@ -234,6 +234,7 @@ def _check_cells(check: dict) -> list[str]:
         measured_text,
         str(check.get("threshold", MISSING)),
         str(check.get("explanation", "")),
+        str(check.get("diagnosis", "")),
     ]
 
 

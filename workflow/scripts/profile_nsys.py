@@ -14,5 +14,7 @@ if "snakemake" in globals():
     argv = ["profile-nsys", sm.input.binary, "--point", sm.wildcards.point, "--out-dir", sm.output[0]]
     argv += ["--warmup", str(sm.params.warmup), "--repeats", str(sm.params.repeats)]
     argv += ["--timeout", str(sm.params.timeout), "--optional"]
+    # a GPU of its own when several jobs run at once (--resources gpu=N); under SLURM, its allocation's
+    argv += ["--gpu-slots", "results/.gpu-slots"]
     sys.exit(main(argv, log=sm.log[0]))
 sys.exit(main(["profile-nsys", *sys.argv[1:]]))
