@@ -39,7 +39,7 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "unknown-gpu"
 
 
-def _query(argv: list[str]) -> str | None:
+def query(argv: list[str]) -> str | None:
     """Output of a query tool, or None where the tool is missing or finds no device."""
     if shutil.which(argv[0]) is None:
         return None
@@ -51,7 +51,7 @@ def _query(argv: list[str]) -> str | None:
 
 
 def nvidia_gpus() -> list[Gpu]:
-    out = _query(["nvidia-smi", "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"])
+    out = query(["nvidia-smi", "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"])
     if out is None:
         return []
     gpus = []
@@ -64,7 +64,7 @@ def nvidia_gpus() -> list[Gpu]:
 
 def nvidia_free_memory_bytes() -> int | None:
     """Free memory of the first visible NVIDIA GPU, or None where nvidia-smi cannot tell."""
-    out = _query(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"])
+    out = query(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"])
     try:
         return int(out.split()[0]) * 2**20 if out else None
     except ValueError:
@@ -72,13 +72,13 @@ def nvidia_free_memory_bytes() -> int | None:
 
 
 def amd_gpus() -> list[Gpu]:
-    out = _query(["rocminfo"])
+    out = query(["rocminfo"])
     if out is None:
         return []
     # rocminfo lists CPU agents too; GPU agents are the ones with a gfx name.
     names = re.findall(r"^\s*Marketing Name:\s*(.+)$", out, re.M)
     targets = re.findall(r"^\s*Name:\s*(gfx[0-9a-f]+)\s*$", out, re.M)
-    driver = _query(["cat", "/sys/module/amdgpu/version"]) or "unknown"
+    driver = query(["cat", "/sys/module/amdgpu/version"]) or "unknown"
     gpu_names = [n.strip() for n in names if not re.search(r"CPU|Processor", n)]
     return [Gpu(n, t, driver.strip()) for n, t in zip(gpu_names, targets, strict=False)]
 

@@ -25,9 +25,7 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,11 +33,11 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pdprof import gpu
 from pdprof.errors import PointFailed
 
 DEFAULT_LOCK_DIR = "results/.gpu-slots"
 VISIBLE = {"cuda": "CUDA_VISIBLE_DEVICES", "hip": "HIP_VISIBLE_DEVICES"}
-QUERY_TIMEOUT_S = 30
 POLL_S = 0.25
 SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURMD_NODENAME")
 
@@ -75,19 +73,9 @@ class Slot:
         }
 
 
-def _query(argv: list[str]) -> str | None:
-    if shutil.which(argv[0]) is None:
-        return None
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 and done.stdout.strip() else None
-
-
 def nvidia_devices() -> list[Device]:
     """Every GPU nvidia-smi shows (it ignores CUDA_VISIBLE_DEVICES; a cgroup may hide some)."""
-    out = _query(["nvidia-smi", "--query-gpu=index,uuid,name", "--format=csv,noheader"])
+    out = gpu.query(["nvidia-smi", "--query-gpu=index,uuid,name", "--format=csv,noheader"])
     devices = []
     for line in (out or "").strip().splitlines():
         fields = [f.strip() for f in line.split(",")]

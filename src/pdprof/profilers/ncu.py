@@ -459,15 +459,13 @@ def profile(binary: Path, point: Point, out_dir: Path, settings: dict, warmup: i
     # ncu appends .ncu-rep itself, so the temporary report keeps that suffix.
     partial = out_dir / ".partial.ncu-rep"
     argv = profile_command(binary, point, partial, settings, warmup)
-    print("+ " + " ".join(argv), flush=True)
     what = f"ncu on point {point.id}"
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+        done = tools.run_tool(argv, timeout_s, what, NCU_HOW_TO_GET)
+    except PointFailed:
         partial.unlink(missing_ok=True)
-        raise PointFailed(f"{what} timed out after {timeout_s:g} s (run.timeout_s)") from None
+        raise
     output = done.stdout + done.stderr
-    print(output, end="", flush=True)
     _diagnose(output, what)
     if done.returncode != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)

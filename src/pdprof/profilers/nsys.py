@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from pdprof import tools
 from pdprof.config import Point
 from pdprof.errors import PointFailed, ProfilerOutputError, ToolError
 from pdprof.fsutil import atomic_output, write_json
@@ -442,9 +442,9 @@ def parse_nsys(text: str, source: str) -> pd.DataFrame:
 
 # --- running nsys ----------------------------------------------------------------------
 
-NSYS_MISSING = (
-    "nsys not found on PATH: install Nsight Systems (on the lent H100, `source .carry/activate.sh` "
-    "puts the copy inside Nsight Compute on PATH) or leave nsys out of the run"
+NSYS_HOW_TO_GET = (
+    "install Nsight Systems (on the lent H100, `source .carry/activate.sh` puts the copy inside "
+    "Nsight Compute on PATH) or set profilers.nsys.enabled: false"
 )
 # nvtx_gpu_proj_trace: the benchmark's phase ranges projected onto the GPU, for timeline steps.
 STATS_REPORTS = ("cuda_gpu_trace", "cuda_api_sum", "cuda_gpu_kern_sum", "nvtx_sum", "nvtx_gpu_proj_trace")
@@ -482,15 +482,7 @@ def _first_error(output: str) -> str:
 
 
 def _run(argv: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess[str]:
-    print("+ " + " ".join(argv), flush=True)
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
-    except FileNotFoundError:
-        raise ToolError(NSYS_MISSING) from None
-    except subprocess.TimeoutExpired:
-        raise PointFailed(f"{what} timed out after {timeout_s:g} s (run.timeout_s)") from None
-    print(done.stdout + done.stderr, end="", flush=True)
-    return done
+    return tools.run_tool(argv, timeout_s, what, NSYS_HOW_TO_GET)
 
 
 def _record(work: Path, report: Path, what: str, timeout_s: float) -> str:
@@ -513,8 +505,7 @@ def profile(
     Returns the names of exports that came out empty (a report without data, e.g.
     nvtx_sum when the program pushed no NVTX range).
     """
-    if shutil.which("nsys") is None:
-        raise ToolError(NSYS_MISSING)
+    tools.require("nsys", NSYS_HOW_TO_GET)
     out_dir.mkdir(parents=True, exist_ok=True)
     what = f"point {point.id}"
     with tempfile.TemporaryDirectory(prefix=".nsys-partial-", dir=out_dir) as folder:

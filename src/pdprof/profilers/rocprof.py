@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from pdprof import tools
 from pdprof.config import Point
 from pdprof.errors import PointFailed, ProfilerOutputError, ToolError
 from pdprof.fsutil import write_json
@@ -72,10 +73,10 @@ GENERATIONS = (
     Generation("v2", "rocprofv2", None),
     Generation("v1", "rocprof", ("--version",)),
 )
-ROCPROF_MISSING = (
-    "no rocprof found on PATH (looked for rocprofv3, rocprofv2, rocprof): install ROCm's "
-    "rocprofiler-sdk (rocprofv3) or rocprofiler, or leave rocprof out of the run"
+ROCPROF_HOW_TO_GET = (
+    "install ROCm's rocprofiler-sdk (rocprofv3) or rocprofiler, or leave rocprof out of the run"
 )
+ROCPROF_MISSING = f"no rocprof found on PATH (looked for rocprofv3, rocprofv2, rocprof): {ROCPROF_HOW_TO_GET}"
 
 
 class RocprofTool(NamedTuple):
@@ -696,14 +697,7 @@ def read_device() -> RocmDevice | None:
 
 
 def _run_pass(argv: list[str], timeout_s: float, what: str) -> None:
-    print("+ " + " ".join(argv), flush=True)
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
-    except FileNotFoundError:
-        raise ToolError(ROCPROF_MISSING) from None
-    except subprocess.TimeoutExpired:
-        raise PointFailed(f"{what} timed out after {timeout_s:g} s (run.timeout_s)") from None
-    print(done.stdout + done.stderr, end="", flush=True)
+    done = tools.run_tool(argv, timeout_s, what, ROCPROF_HOW_TO_GET)
     if done.returncode != 0:
         raise PointFailed(f"{what} failed with exit code {done.returncode}")
 
