@@ -233,3 +233,12 @@ def test_nan_in_result_is_rejected_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError):
         write_reports(bad, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_says_where_the_seed_note_is_wrong_before_provenance():
+    markdown = render_markdown(sample_result())
+    assert markdown.index("## Where the seed note is wrong") < markdown.index("## Provenance")
+    assert "| 33,554,432 | 1,073,741,824 |" in markdown  # decode attention FLOPs: the factor L
+    assert "| 12,884,901,376 | 12,884,901,888 |" in markdown  # 24·L·H², an arithmetic slip
+    page = render_html(sample_result())
+    assert page.index('id="seed-errata"') < page.index('id="provenance"')

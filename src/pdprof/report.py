@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from pdprof import fsutil
+from pdprof import fsutil, model
 
 MISSING = "—"
 # A figure to show in the report: (PNG path, one-sentence caption).
@@ -110,6 +110,7 @@ def render_markdown(result: dict, figures: Sequence[tuple[str, str]] = ()) -> st
         "",
         *_markdown_table([label for _, label in POINT_COLUMNS], _point_rows(result)),
         "",
+        *_errata_markdown(),
         "## Provenance",
         "",
         *(f"- **{_md_cell(key)}**: {_md_cell(value)}" for key, value in _provenance_items(result)),
@@ -151,11 +152,52 @@ def render_html(result: dict, figures: Sequence[Figure] = ()) -> str:
                 "points",
                 numeric={i for i, (key, _) in enumerate(POINT_COLUMNS) if key not in TEXT_POINT_KEYS},
             ),
+            _errata_html(),
             '<h2 id="provenance">Provenance</h2>',
             f"<ul>{provenance}</ul>",
             "</body>",
             "</html>",
             "",
+        ]
+    )
+
+
+ERRATA_HEADERS = ("Quantity", "Seed note", "Correct", "Why")
+ERRATA_NOTE = (
+    "The seed note's formulas and numbers, checked against the analytic model (pdprof model); "
+    "the model, not the seed, predicts the times above."
+)
+
+
+def _errata_rows() -> list[list[str]]:
+    return [
+        [
+            e["quantity"],
+            format_number(e["seed_value"], 6),
+            format_number(e["correct_value"], 6),
+            e["explanation"],
+        ]
+        for e in model.SEED_ERRATA
+    ]
+
+
+def _errata_markdown() -> list[str]:
+    return [
+        "## Where the seed note is wrong",
+        "",
+        ERRATA_NOTE,
+        "",
+        *_markdown_table(ERRATA_HEADERS, _errata_rows()),
+        "",
+    ]
+
+
+def _errata_html() -> str:
+    return "\n".join(
+        [
+            '<h2 id="seed-errata">Where the seed note is wrong</h2>',
+            f"<p>{html.escape(ERRATA_NOTE)}</p>",
+            _html_table(ERRATA_HEADERS, _errata_rows(), "errata", numeric={1, 2}),
         ]
     )
 
