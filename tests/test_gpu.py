@@ -64,3 +64,16 @@ def test_ncu_profiles_exactly_the_profiler_range(bench_binary, tmp_path):
     assert launches == {"prefill_fma_kernel": 2, "decode_kv_scan_kernel": 2}
     canonical = set(frame["metric"])
     assert {"duration", "sm_throughput", "dram_throughput", "dram_bytes"} <= canonical
+
+
+def test_calibration_measures_ceilings_of_this_gpu():
+    pytest.importorskip("cupy")
+    from pdprof import calibrate, gpu
+
+    if not gpu.nvidia_gpus():
+        pytest.skip("no NVIDIA GPU (nvidia-smi found none)")
+    result = calibrate.measure()
+    # a copy reads and writes: it can never beat twice the read-only rate, and a read beats 0
+    assert 0 < result["copy_bandwidth"] < 2.2 * result["read_bandwidth"]
+    assert result["fp16_gemm_flops"] > result["fp32_fma_flops"] > 0  # tensor cores beat the FMA pipes
+    assert result["device"]["l2_bytes"] > 0 and result["device"]["sm_count"] > 0

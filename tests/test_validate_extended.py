@@ -363,3 +363,16 @@ def test_h100_capture_new_checks():
     assert decode_model["implied_rate_per_s"] == pytest.approx(40e9, rel=0.01)
     prefill_model = checks["prefill_linear_in_iters_fma"]["details"]["model"]
     assert prefill_model["slope_ratio"] == pytest.approx(1.65, rel=1e-2)
+
+
+def test_calibrated_read_bandwidth_is_the_peak_unless_the_config_sets_one():
+    calibration = {"read_bandwidth": 3.0e12, "fp32_fma_flops": 50e12}
+    result = validate(make_dataset(decode_bw=1.5e12), calibration=calibration)
+    bandwidth = {c["id"]: c for c in result["checks"]}["decode_bandwidth_fraction"]
+    assert bandwidth["measured"] == pytest.approx(50.0)  # 1.5 of the measured 3.0 TB/s
+    assert bandwidth["status"] == "PASS"
+    assert bandwidth["details"]["peak_source"] == "measured read bandwidth (calibration)"
+    configured = validate(make_dataset(decode_bw=1.5e12), {"peak_dram_bandwidth": 6.0e12}, calibration)
+    assert {c["id"]: c for c in configured["checks"]}["decode_bandwidth_fraction"][
+        "measured"
+    ] == pytest.approx(25.0)

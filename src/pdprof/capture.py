@@ -24,6 +24,7 @@ POINT_FILES = (
 )
 POINT_FOLDERS = ("nsys",)  # pdprof profile-nsys output: report, stats CSVs, console output
 RUN_FILES = ("provenance.json",)
+OPTIONAL_RUN_FILES = ("calibration.json",)  # where calibration ran
 
 
 def point_file(root: Path, point_id: str, name: str) -> Path:
@@ -37,6 +38,9 @@ def create(results: Path, bundle: Path, command: str) -> list[Path]:
     copied = []
     for name in RUN_FILES:
         copied.append(_copy(results / name, bundle / name))
+    for name in OPTIONAL_RUN_FILES:
+        if (results / name).is_file():
+            copied.append(_copy(results / name, bundle / name))
     for run_dir in sorted((results / "runs").iterdir()):
         for name in POINT_FILES:
             source = point_file(results, run_dir.name, name)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from pdprof import (
     build,
+    calibrate,
     capture,
     compare,
     config,
@@ -177,9 +178,37 @@ def _thresholds(args: argparse.Namespace) -> dict | None:
     return json.loads(args.thresholds_json) if args.thresholds_json else None
 
 
+def _calibrations(paths: list[str]) -> dict[str, dict]:
+    """Calibration results (pdprof calibrate) by GPU slug of their device."""
+    found = {}
+    for path in paths:
+        result = json.loads(Path(path).read_text())
+        if "device" in result:  # a skipped calibration says why and holds no peaks
+            found[gpu.slugify(result["device"]["name"])] = result
+    return found
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> None:
+    try:
+        result = calibrate.measure()
+    except ToolError as exc:
+        if not args.optional:
+            raise
+        # Validation then judges against datasheet and device-reported peaks, and says so.
+        write_json(args.out, {"schema": calibrate.SCHEMA, "skipped": str(exc)})
+        print(f"pdprof calibrate: skipped: {exc}")
+        return
+    write_json(args.out, result)
+    print(
+        f"{result['device']['name']}: copy {result['copy_bandwidth'] / 1e12:.2f} TB/s, "
+        f"read {result['read_bandwidth'] / 1e12:.2f} TB/s, FP32 FMA {result['fp32_fma_flops'] / 1e12:.1f} TFLOP/s, "
+        f"FP16 GEMM {result['fp16_gemm_flops'] / 1e12:.0f} TFLOP/s"
+    )
+
+
 def _cmd_validate(args: argparse.Namespace) -> None:
     frame = dataset.read_dataset(args.inputs)
-    results = validate.validate_by_gpu(frame, _thresholds(args))
+    results = validate.validate_by_gpu(frame, _thresholds(args), _calibrations(args.calibration))
     for slug, result in results.items():
         out_dir = Path(args.out_dir.replace("{gpu}", slug))
         report.write_reports(result, out_dir, _report_figures(args.figures_dir, slug))
@@ -201,9 +230,17 @@ def _report_figures(figures_dir: str | None, slug: str) -> list[report.Figure]:
 def _cmd_figures(args: argparse.Namespace) -> None:
     frame = dataset.read_dataset(args.inputs)
     thresholds = _thresholds(args)
+    calibrations = _calibrations(args.calibration)
     for slug in sorted(frame["gpu"].unique()):
         rows = frame[frame["gpu"] == slug]
-        limits = plots.resolve_limits(rows, thresholds, args.peak_dram_bandwidth, args.peak_flops)
+        measured = calibrations.get(slug, {})
+        config = validate.merge_thresholds(thresholds)
+        # the same order as validation: option, config, calibration, device/datasheet
+        dram = args.peak_dram_bandwidth or (
+            None if config["peak_dram_bandwidth"] else measured.get("read_bandwidth")
+        )
+        flops = args.peak_flops or (None if config["peak_fp32_flops"] else measured.get("fp32_fma_flops"))
+        limits = plots.resolve_limits(rows, thresholds, dram, flops)
         out_dir = Path(args.out_dir.replace("{gpu}", slug))
         paths = plots.write_figures(rows, out_dir, limits, args.format or plots.FORMATS)
         print(f"{slug}: {len(paths)} files -> {out_dir}")
@@ -266,6 +303,10 @@ def _add_point_run_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--point", required=True, help="point id, as listed by `pdprof points`")
     sub.add_argument("--warmup", type=int, default=2)
     sub.add_argument("--timeout", type=float, default=900.0, help="seconds before the run is killed")
+    _add_gpu_slot_option(sub)
+
+
+def _add_gpu_slot_option(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--gpu-slots",
         metavar="DIR",
@@ -360,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="take thresholds from this config's `validation` section")
     p.add_argument("--thresholds-json", help=argparse.SUPPRESS)
     p.add_argument("--figures-dir", help="embed the PNGs of `pdprof figures` from here; '{gpu}' is replaced")
+    p.add_argument(
+        "--calibration", action="append", default=[], help="calibration.json of a GPU (repeatable)"
+    )
 
     p = sub("figures", _cmd_figures, "draw the figures of a dataset: PNG, SVG and the plotted data as CSV")
     p.add_argument("inputs", nargs="+", help="dataset roots or Parquet files")
@@ -369,6 +413,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", action="append", choices=plots.FORMATS, help="image format (repeatable)")
     p.add_argument("--peak-dram-bandwidth", type=float, help="byte/s, e.g. calibrated; overrides the config")
     p.add_argument("--peak-flops", type=float, help="FLOP/s roofline ceiling (default: FP32 datasheet)")
+    p.add_argument(
+        "--calibration", action="append", default=[], help="calibration.json of a GPU (repeatable)"
+    )
+
+    p = sub(
+        "calibrate",
+        _cmd_calibrate,
+        "measure this GPU's copy/read bandwidth, FP32 FMA and FP16 GEMM rates (CuPy)",
+    )
+    p.add_argument("--out", required=True)
+    p.add_argument("--optional", action="store_true", help="without CuPy, record why and exit 0")
+    _add_gpu_slot_option(p)
 
     p = sub(
         "reproduce",

@@ -139,8 +139,13 @@ def merge_thresholds(overrides: dict | None = None) -> dict[str, Any]:
     return merged
 
 
-def validate(df: pd.DataFrame, thresholds: dict | None = None) -> dict[str, Any]:
-    """Validate the rows of ONE GPU; raise ValueError if *df* holds several (see validate_by_gpu)."""
+def validate(
+    df: pd.DataFrame, thresholds: dict | None = None, calibration: dict | None = None
+) -> dict[str, Any]:
+    """Validate the rows of ONE GPU; raise ValueError if *df* holds several (see validate_by_gpu).
+
+    *calibration* (pdprof.calibrate) supplies measured peaks where the config sets none.
+    """
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"dataset lacks column(s): {', '.join(missing)}")
@@ -148,6 +153,7 @@ def validate(df: pd.DataFrame, thresholds: dict | None = None) -> dict[str, Any]
     if len(gpus) > 1:
         raise ValueError(f"dataset holds several GPUs: {', '.join(gpus)}; pass one")
     limits = merge_thresholds(thresholds)
+    limits["calibration"] = calibration or {}
     checks = _all_checks(df, limits)
     summary = {status: sum(c.status == status for c in checks) for status in STATUSES}
     return {
@@ -163,9 +169,15 @@ def validate(df: pd.DataFrame, thresholds: dict | None = None) -> dict[str, Any]
     }
 
 
-def validate_by_gpu(df: pd.DataFrame, thresholds: dict | None = None) -> dict[str, dict[str, Any]]:
-    """validate() for each GPU slug in *df*, keyed by slug."""
-    return {gpu: validate(df[df["gpu"] == gpu], thresholds) for gpu in _unique_strings(df["gpu"])}
+def validate_by_gpu(
+    df: pd.DataFrame, thresholds: dict | None = None, calibrations: dict[str, dict] | None = None
+) -> dict[str, dict[str, Any]]:
+    """validate() for each GPU slug in *df*, keyed by slug; *calibrations* keyed by slug too."""
+    calibrations = calibrations or {}
+    return {
+        gpu: validate(df[df["gpu"] == gpu], thresholds, calibrations.get(gpu))
+        for gpu in _unique_strings(df["gpu"])
+    }
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -384,9 +396,11 @@ def _check_bandwidth_fraction(df: pd.DataFrame, limits: dict[str, Any]) -> Check
 
 
 def _dram_peak(df: pd.DataFrame, limits: dict[str, Any]) -> tuple[float | None, str]:
-    """Configured peak if set (the device value is a theoretical figure), else the device-reported one."""
+    """Configured peak if set, else the calibrated read bandwidth, else the device-reported theoretical one."""
     if limits["peak_dram_bandwidth"] is not None:
         return float(limits["peak_dram_bandwidth"]), "config"
+    if limits.get("calibration", {}).get("read_bandwidth"):
+        return float(limits["calibration"]["read_bandwidth"]), "measured read bandwidth (calibration)"
     rows = df[(df["profiler"] == "bench") & (df["metric"] == "peak_dram_bandwidth")]
     peak = _float_or_none(rows["value"].median()) if not rows.empty else None
     return (peak if peak and peak > 0 else None), "device-reported theoretical"
@@ -534,9 +548,11 @@ def _prefill_slope_expectation(
 
 
 def _fp32_peak(df: pd.DataFrame, limits: dict[str, Any]) -> tuple[float | None, str]:
-    """Configured FP32 peak if set, else the datasheet value of the (single) GPU in the data."""
+    """Configured FP32 peak if set, else the calibrated FMA rate, else the datasheet value of the GPU."""
     if limits["peak_fp32_flops"] is not None:
         return float(limits["peak_fp32_flops"]), "config"
+    if limits.get("calibration", {}).get("fp32_fma_flops"):
+        return float(limits["calibration"]["fp32_fma_flops"]), "measured FP32 FMA rate (calibration)"
     keys = {model.datasheet_key(name) for name in _unique_strings(df["gpu_name"])}
     if len(keys) != 1 or None in keys:
         return None, ""

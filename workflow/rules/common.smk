@@ -26,3 +26,7 @@ def raw_file(name):
 
 def provenance_file(wildcards):
     return str(Path(raw_root(wildcards)) / "provenance.json")
+
+
+def calibration_file(wildcards):
+    return str(Path(raw_root(wildcards)) / "calibration.json")

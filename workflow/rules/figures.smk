@@ -10,7 +10,8 @@ PUBLISHED_GPUS = sorted(p.name for p in PUBLISHED.glob("*") if p.is_dir())
 
 rule figures:
     input:
-        rules.dataset.output,
+        dataset=rules.dataset.output,
+        calibration=calibration_file if CALIBRATE else [],
     output:
         png=[
             report(

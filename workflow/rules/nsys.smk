@@ -9,13 +9,13 @@ rule profile_nsys:
         directory("results/{gpu}/runs/{point}/nsys"),
     log:
         "results/{gpu}/logs/nsys/{point}.log",
+    conda:
+        "../envs/pdprof.yaml"
+    resources:
+        gpu=1,
     params:
         warmup=config["run"]["warmup"],
         repeats=config["run"]["repeats"],
         timeout=config["run"]["timeout_s"],
-    resources:
-        gpu=1,
-    conda:
-        "../envs/pdprof.yaml"
     script:
         "../scripts/profile_nsys.py"

@@ -5,6 +5,7 @@ rule validate:
     input:
         dataset=rules.dataset.output,
         figures=rules.figures.output.png,
+        calibration=calibration_file if CALIBRATE else [],
     output:
         json="results/{gpu}/report/validation.json",
         md="results/{gpu}/report/report.md",

@@ -13,7 +13,8 @@ from pdprof.cli import main
 
 if "snakemake" in globals():
     sm = snakemake  # noqa: F821 -- injected by Snakemake
-    argv = ["figures", *sm.input, "--out-dir", str(Path(sm.output.csv[0]).parent)]
+    argv = ["figures", *sm.input.dataset, "--out-dir", str(Path(sm.output.csv[0]).parent)]
+    argv += ["--calibration", sm.input.calibration] if sm.input.calibration else []
     argv += ["--thresholds-json", json.dumps(dict(sm.params.thresholds))]
     sys.exit(main(argv, log=sm.log[0]))
 sys.exit(main(["figures", *sys.argv[1:]]))
