@@ -353,16 +353,19 @@ def test_h100_capture_new_checks():
     assert checks["prefill_timing_noise"]["status"] == "PASS"
     # the first decode step (cold L2, first launch) is 2.66x the steady state in the nsys timeline
     first = checks["decode_first_launch_outlier"]
-    assert first["status"] == "WARN" and first["measured"] == pytest.approx(2.664, rel=1e-3)
+    worst = max(first["details"]["points"], key=lambda row: row["ratio"])
+    assert first["status"] == "WARN" and first["measured"] == worst["ratio"] > 2.5
+    assert worst["source"] == "nsys"
     assert (
         "32 warps launched (4 blocks × 256 threads) for 8,448 warp slots on 132 SMs"
         in (checks["decode_bandwidth_fraction"]["diagnosis"])
     )
     decode_model = checks["decode_linear_in_T"]["details"]["model"]
-    assert decode_model["slope_ratio"] == pytest.approx(84.3, rel=1e-3)
+    # 6.5 µs per token of context against 78 ns at the device-reported 3,352 GB/s: ~84x
+    assert 80 < decode_model["slope_ratio"] < 88
     assert decode_model["implied_rate_per_s"] == pytest.approx(40e9, rel=0.01)
     prefill_model = checks["prefill_linear_in_iters_fma"]["details"]["model"]
-    assert prefill_model["slope_ratio"] == pytest.approx(1.65, rel=1e-2)
+    assert 1.6 < prefill_model["slope_ratio"] < 1.7  # 40.6 of the 67 TFLOP/s FP32 datasheet peak
 
 
 def test_calibrated_read_bandwidth_is_the_peak_unless_the_config_sets_one():

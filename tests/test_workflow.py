@@ -56,8 +56,11 @@ def test_seed_decode_fails_the_bandwidth_criterion_with_numbers(replayed):
     assert bandwidth["status"] == "FAIL"
     # recompute from the raw benchmark line of the reference point in the bundle
     bench = json.loads((BUNDLE / "runs" / "seed-L32-H4096-h32-kv8-T2048-f256" / "bench.json").read_text())
-    fraction = bench["decode"]["bytes_per_s"] / bench["device"]["peak_dram_bytes_per_s"]
+    # ... against the read bandwidth the bundle's calibration measured on the same card
+    calibration = json.loads((BUNDLE / "calibration.json").read_text())
+    fraction = bench["decode"]["bytes_per_s"] / calibration["read_bandwidth"]
     assert bandwidth["measured"] == pytest.approx(100 * fraction, rel=1e-6)
+    assert bandwidth["details"]["peak_source"] == "measured read bandwidth (calibration)"
     assert fraction < 0.30
     assert "GB/s" in bandwidth["explanation"]
     assert checks["prefill_compute_bound"]["status"] == "PASS"

@@ -233,14 +233,9 @@ def _cmd_figures(args: argparse.Namespace) -> None:
     calibrations = _calibrations(args.calibration)
     for slug in sorted(frame["gpu"].unique()):
         rows = frame[frame["gpu"] == slug]
-        measured = calibrations.get(slug, {})
-        config = validate.merge_thresholds(thresholds)
-        # the same order as validation: option, config, calibration, device/datasheet
-        dram = args.peak_dram_bandwidth or (
-            None if config["peak_dram_bandwidth"] else measured.get("read_bandwidth")
+        limits = plots.resolve_limits(
+            rows, thresholds, args.peak_dram_bandwidth, args.peak_flops, calibrations.get(slug)
         )
-        flops = args.peak_flops or (None if config["peak_fp32_flops"] else measured.get("fp32_fma_flops"))
-        limits = plots.resolve_limits(rows, thresholds, dram, flops)
         out_dir = Path(args.out_dir.replace("{gpu}", slug))
         paths = plots.write_figures(rows, out_dir, limits, args.format or plots.FORMATS)
         print(f"{slug}: {len(paths)} files -> {out_dir}")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pdprof import fsutil, model, validate
+from pdprof import fsutil, validate
 from pdprof.report import format_number
 
 FIGURES: dict[str, str] = {
@@ -72,25 +72,19 @@ def resolve_limits(
     thresholds: dict | None = None,
     peak_dram_bandwidth: float | None = None,
     peak_flops: float | None = None,
+    calibration: dict | None = None,
 ) -> Limits:
-    """Thresholds as validation merges them; ceilings given here, else from the data or the datasheet.
+    """Thresholds and ceilings exactly as validation takes them, so figures and checks agree.
 
-    Each ceiling: the argument (e.g. a calibrated value), else the config's ``peak_dram_bandwidth`` /
-    ``peak_fp32_flops``, else the benchmark's device-reported theoretical DRAM peak / the card's
-    non-tensor FP32 datasheet peak (:data:`pdprof.model.DATASHEETS`): the order validation uses,
-    so figures and checks judge against the same peaks.
+    Each ceiling: the argument where given, else validation's order (config, the calibrated
+    value, the device-reported DRAM peak / the card's FP32 datasheet peak).
     """
     merged = validate.merge_thresholds(thresholds)
-    dram, dram_source = peak_dram_bandwidth, "given"
-    if dram is None and merged["peak_dram_bandwidth"] is not None:
-        dram, dram_source = float(merged["peak_dram_bandwidth"]), "config"
-    if dram is None:
-        dram, dram_source = _device_dram_peak(df), "device-reported theoretical"
-    flops, flops_source = peak_flops, "given"
-    if flops is None and merged["peak_fp32_flops"] is not None:
-        flops, flops_source = float(merged["peak_fp32_flops"]), "config"
-    if flops is None:
-        flops, flops_source = _datasheet_fp32_flops(df)
+    merged["calibration"] = calibration or {}
+    dram, dram_source = (
+        (peak_dram_bandwidth, "given") if peak_dram_bandwidth else validate.dram_peak(df, merged)
+    )
+    flops, flops_source = (peak_flops, "given") if peak_flops else validate.fp32_peak(df, merged)
     return Limits(
         dominance_ratio=float(merged["dominance_ratio"]),
         bandwidth_band=(float(merged["bandwidth_fraction_min"]), float(merged["bandwidth_fraction_max"])),
@@ -312,20 +306,6 @@ def _with_fit(sweep: pd.DataFrame, x: str, fit_columns: list[str]) -> pd.DataFra
 
 def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
-
-
-def _device_dram_peak(df: pd.DataFrame) -> float | None:
-    rows = df[(df["profiler"] == "bench") & (df["metric"] == "peak_dram_bandwidth")]["value"]
-    peak = float(rows.median()) if not rows.empty else math.nan
-    return peak if peak > 0 else None
-
-
-def _datasheet_fp32_flops(df: pd.DataFrame) -> tuple[float | None, str]:
-    keys = {model.datasheet_key(name) for name in df["gpu_name"].dropna().astype(str).unique()}
-    if len(keys) != 1 or None in keys:
-        return None, "unknown"
-    sheet = model.DATASHEETS[keys.pop()]
-    return float(sheet["flops_per_s"]["fp32"]), f"{sheet['name']} datasheet FP32"
 
 
 # --------------------------------------------------------------------------- drawing

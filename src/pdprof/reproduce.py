@@ -11,6 +11,7 @@ column. Any difference beyond it means the code, the captures or a library chang
 from __future__ import annotations
 
 import fnmatch
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,11 +73,19 @@ def reproduce(
         raise PdprofError(f"{published_root}: no published figures (expected <gpu>/<figure>.csv)")
     comparisons = []
     for gpu in gpus:
-        frame = replay_dataset(Path(captures_root) / gpu)
+        bundle = Path(captures_root) / gpu
+        frame = replay_dataset(bundle)
         out_dir = Path(out_root) / gpu
-        plots.write_figures(frame, out_dir, plots.resolve_limits(frame, thresholds), REPRODUCED_FORMATS)
+        limits = plots.resolve_limits(frame, thresholds, calibration=bundle_calibration(bundle))
+        plots.write_figures(frame, out_dir, limits, REPRODUCED_FORMATS)
         comparisons += compare_dirs(gpu, Path(published_root) / gpu, out_dir)
     return comparisons
+
+
+def bundle_calibration(bundle: Path) -> dict | None:
+    """The bundle's measured peaks (pdprof calibrate), where it has them, as the pipeline uses them."""
+    path = bundle / "calibration.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def replay_dataset(bundle: Path) -> pd.DataFrame:

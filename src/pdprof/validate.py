@@ -355,7 +355,7 @@ def _check_bandwidth_fraction(df: pd.DataFrame, limits: dict[str, Any]) -> Check
             threshold,
             "No decode effective_bandwidth bench rows in the data, so the bandwidth fraction cannot be computed.",
         )
-    peak, peak_source = _dram_peak(df, limits)
+    peak, peak_source = dram_peak(df, limits)
     if peak is None:
         reason = "Neither the config (validation.peak_dram_bandwidth) nor the bench rows give a positive DRAM peak bandwidth, so the fraction cannot be computed."
         return _skip(check_id, phase, "% of peak", threshold, reason)
@@ -395,7 +395,7 @@ def _check_bandwidth_fraction(df: pd.DataFrame, limits: dict[str, Any]) -> Check
     return Check(check_id, phase, status, fraction * 100, "% of peak", threshold, facts + verdict, details)
 
 
-def _dram_peak(df: pd.DataFrame, limits: dict[str, Any]) -> tuple[float | None, str]:
+def dram_peak(df: pd.DataFrame, limits: dict[str, Any]) -> tuple[float | None, str]:
     """Configured peak if set, else the calibrated read bandwidth, else the device-reported theoretical one."""
     if limits["peak_dram_bandwidth"] is not None:
         return float(limits["peak_dram_bandwidth"]), "config"
@@ -513,7 +513,7 @@ def _json_scalar(value: Any) -> Any:
 
 def _decode_slope_expectation(df: pd.DataFrame, limits: dict[str, Any], group: dict[str, Any]) -> dict | None:
     """Seed decode: its KV bytes per token of context streamed at the DRAM peak, in ns per token."""
-    peak, source = _dram_peak(df, limits)
+    peak, source = dram_peak(df, limits)
     if group.get("variant") != "seed" or peak is None:
         return None
     per_token = model.seed_decode_bytes_per_context_token(
@@ -533,7 +533,7 @@ def _prefill_slope_expectation(
     df: pd.DataFrame, limits: dict[str, Any], group: dict[str, Any]
 ) -> dict | None:
     """Seed prefill: its FLOPs per FMA iteration at the FP32 peak, in ns per iteration."""
-    peak, source = _fp32_peak(df, limits)
+    peak, source = fp32_peak(df, limits)
     if group.get("variant") != "seed" or peak is None:
         return None
     per_iteration = model.seed_prefill_flops_per_iteration(group["L"], group["H"], group["T"])
@@ -547,7 +547,7 @@ def _prefill_slope_expectation(
     }
 
 
-def _fp32_peak(df: pd.DataFrame, limits: dict[str, Any]) -> tuple[float | None, str]:
+def fp32_peak(df: pd.DataFrame, limits: dict[str, Any]) -> tuple[float | None, str]:
     """Configured FP32 peak if set, else the calibrated FMA rate, else the datasheet value of the GPU."""
     if limits["peak_fp32_flops"] is not None:
         return float(limits["peak_fp32_flops"]), "config"
