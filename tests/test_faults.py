@@ -132,3 +132,23 @@ def test_interrupted_run_leaves_nothing_a_rerun_would_trust(workdir):
         frame = pd.read_parquet(path)  # every file whole; nsys is absent here, so its part is empty
         assert len(frame) > 0 or "profiler=nsys" in str(path)
     assert json.loads((results(workdir) / "report" / "validation.json").read_text())["checks"]
+
+
+def test_counter_permission_error_is_the_fix_not_a_stack_dump(tmp_path):
+    env = {**environment(), "PDPROF_FAKE_NCU": "no-permission"}
+    argv = [
+        sys.executable,
+        "-m",
+        "pdprof.cli",
+        "profile-ncu",
+        str(FAKE_GPU / "fake_bench.py"),
+        "--point",
+        POINTS[0],
+    ]
+    argv += ["--out-dir", str(tmp_path / "out"), "--metrics", "gpu__time_duration.sum"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("pdprof profile-ncu: error:")]
+    assert len(errors) == 1 and "NVreg_RestrictProfilingToAdminUsers=0" in errors[0]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "ncu_raw.csv").exists()
