@@ -87,3 +87,20 @@ def test_sweep_that_does_not_fit_the_gpu_is_refused_with_numbers(raw):
     run.check_points_fit(points, free_bytes=largest)
     with pytest.raises(ConfigError, match=r"needs 1\.25 GiB of device memory, the GPU has 1\.00 GiB free"):
         run.check_points_fit(points, free_bytes=2**30)
+
+
+def test_every_config_key_in_the_schema_has_a_type_and_a_description():
+    schema = config.load_schema()
+    undocumented = []
+
+    def walk(node: dict, path: str) -> None:
+        for key, sub in node.get("properties", {}).items():
+            where = f"{path}.{key}".lstrip(".")
+            if "description" not in sub or not ({"type", "$ref", "enum"} & set(sub)):
+                undocumented.append(where)
+            walk(sub, where)
+
+    walk(schema, "")
+    for name, definition in schema["$defs"].items():
+        walk(definition, f"$defs.{name}")
+    assert undocumented == []
