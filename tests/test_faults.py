@@ -95,6 +95,7 @@ def test_failed_point_is_reported_and_the_others_finish(workdir, fault, timeout_
     assert reason in failed[BROKEN]["reason"]
     assert str(bench_log.relative_to(workdir)) in failed[BROKEN]["logs"]
     assert "1 of 3 points failed" in console
+    assert f"pdprof: point 3/3 {BROKEN}: timing" in console  # progress, one line per point and tool
     assert BROKEN in (results(workdir) / "report-partial" / "report.md").read_text()
 
 

@@ -30,3 +30,8 @@ def provenance_file(wildcards):
 
 def calibration_file(wildcards):
     return str(Path(raw_root(wildcards)) / "calibration.json")
+
+
+def point_progress(wildcards):
+    """'3/10': where a point stands in the sweep, for one console line per measurement."""
+    return f"{POINTS.index(wildcards.point) + 1}/{len(POINTS)}"

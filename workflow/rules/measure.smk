@@ -44,6 +44,7 @@ rule bench:
         warmup=config["run"]["warmup"],
         repeats=config["run"]["repeats"],
         timeout=config["run"]["timeout_s"],
+        progress=point_progress,
     script:
         "../scripts/bench.py"
 
@@ -67,5 +68,6 @@ rule profile_ncu:
         settings=NCU,
         warmup=config["run"]["warmup"],
         timeout=config["run"]["timeout_s"],
+        progress=point_progress,
     script:
         "../scripts/profile_ncu.py"

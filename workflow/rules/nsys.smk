@@ -17,5 +17,6 @@ rule profile_nsys:
         warmup=config["run"]["warmup"],
         repeats=config["run"]["repeats"],
         timeout=config["run"]["timeout_s"],
+        progress=point_progress,
     script:
         "../scripts/profile_nsys.py"

@@ -13,6 +13,8 @@ from pdprof.cli import main
 
 if "snakemake" in globals():
     sm = snakemake  # noqa: F821 -- injected by Snakemake
+    # one console line per point and tool: progress through a long sweep, details in the log
+    print(f"pdprof: point {sm.params.progress} {sm.wildcards.point}: Nsight Compute", flush=True)
     settings = sm.params.settings
     argv = ["profile-ncu", sm.input.binary, "--point", sm.wildcards.point]
     argv += ["--out-dir", str(Path(sm.output.report).parent)]

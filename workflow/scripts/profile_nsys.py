@@ -11,6 +11,8 @@ from pdprof.cli import main
 
 if "snakemake" in globals():
     sm = snakemake  # noqa: F821 -- injected by Snakemake
+    # one console line per point and tool: progress through a long sweep, details in the log
+    print(f"pdprof: point {sm.params.progress} {sm.wildcards.point}: Nsight Systems", flush=True)
     argv = ["profile-nsys", sm.input.binary, "--point", sm.wildcards.point, "--out-dir", sm.output[0]]
     argv += ["--warmup", str(sm.params.warmup), "--repeats", str(sm.params.repeats)]
     argv += ["--timeout", str(sm.params.timeout), "--optional"]
