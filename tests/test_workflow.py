@@ -139,3 +139,13 @@ def test_lint_is_clean():
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Congratulations" in done.stdout + done.stderr
+
+
+def test_snakemake_report_holds_the_validation_report_and_the_figure_captions(replayed, tmp_path):
+    out = tmp_path / "snakemake-report.html"
+    done = snakemake(replayed, "--report", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = out.read_text(errors="replace")
+    assert "Report created" in done.stdout + done.stderr
+    assert "Decode step time against the context length T" in page  # a figure caption (workflow/report/)
+    assert "the seed note's acceptance criteria as checks" in page  # the validation report's caption
