@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_parse_fuzz import _parse_bytes
 
 from pdprof.errors import ProfilerOutputError
 from pdprof.parse import (
@@ -477,24 +477,7 @@ def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
 # --- anything else -----------------------------------------------------------------------
 
 
-def _parse_bytes(data: bytes) -> None:
-    """parse_file on data either returns the documented frame or raises ProfilerOutputError."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "input.csv"
-        path.write_bytes(data)
-        try:
-            frame = parse_file(path)
-        except ProfilerOutputError as exc:
-            assert "\n" not in str(exc)
-            return
-        assert list(frame.columns) == list(TIDY_COLUMNS)
-        assert frame["launch"].dtype == np.int64
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.binary(max_size=2000))
-def test_arbitrary_bytes_parse_or_raise_profiler_output_error(data: bytes) -> None:
-    _parse_bytes(data)
+# Arbitrary bytes: tests/test_parse_fuzz.py, for every parser. Here: ncu headers over mangled records.
 
 
 _REAL_LINES = H100_DETAILS.read_text().splitlines()[1:] + H100_RAW.read_text().splitlines()[1:3]
