@@ -33,20 +33,10 @@ NEW_THRESHOLDS = (
 
 @functools.cache
 def _capture_rows() -> pd.DataFrame:
-    provenance = BUNDLE / "provenance.json"
-    slug = json.loads(provenance.read_text())["gpu"]["slug"]
-    frames = [
-        dataset.tidy_point(
-            config.Point.from_id(run.name),
-            slug,
-            run / "bench.json",
-            provenance,
-            run / "ncu_raw.csv",
-            run / "nsys",
-        )
-        for run in sorted((BUNDLE / "runs").iterdir())
-    ]
-    return pd.concat(frames, ignore_index=True)
+    """The committed H100 capture as tidy rows, built as the pipeline's tidy step builds them."""
+    slug = json.loads((BUNDLE / "provenance.json").read_text())["gpu"]["slug"]
+    points = sorted(run.name for run in (BUNDLE / "runs").iterdir())
+    return dataset.tidy_runs(BUNDLE, points, slug, timelines=True)
 
 
 def capture_frame() -> pd.DataFrame:

@@ -15,8 +15,6 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pandas as pd
-
 from pdprof import (
     build,
     calibrate,
@@ -142,20 +140,10 @@ def _cmd_tidy(args: argparse.Namespace) -> None:
 def _cmd_partial_report(args: argparse.Namespace) -> None:
     results, raw_root = Path(args.results), Path(args.raw_root)
     statuses = status.point_statuses(results, raw_root, args.points, args.ncu)
-    frames = []
-    for point_status in statuses:
-        if point_status.status != "ok":
-            continue
-        point = config.Point.from_id(point_status.point)
-        runs = raw_root / "runs" / point.id
-        ncu_page = runs / "ncu_raw.csv" if args.ncu else None
-        frames.append(
-            dataset.tidy_point(point, args.gpu, runs / "bench.json", raw_root / "provenance.json", ncu_page)
-        )
-    if not frames:
+    finished = [point_status.point for point_status in statuses if point_status.status == "ok"]
+    if not finished:
         raise PointFailed(f"no point of the sweep finished; see the logs under {results / 'logs'}")
-    thresholds = json.loads(args.thresholds_json) if args.thresholds_json else None
-    result = validate.validate(pd.concat(frames, ignore_index=True), thresholds)
+    result = validate.validate(dataset.tidy_runs(raw_root, finished, args.gpu), _thresholds(args))
     result["failed_points"] = status.as_rows(statuses)
     out_dir = results / "report-partial"
     report.write_reports(result, out_dir)
@@ -441,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu", required=True, help="GPU slug")
     p.add_argument("--points", nargs="+", required=True)
     p.add_argument("--ncu", action="store_true", help="points were also profiled with ncu")
+    p.add_argument("--config", help="take thresholds from this config's `validation` section")
     p.add_argument("--thresholds-json", help=argparse.SUPPRESS)
 
     p = sub("capture", _cmd_capture, "copy a finished run's raw outputs into a replay bundle")
@@ -479,24 +468,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def _output_to(log: str | None) -> Iterator[int]:
+def _output_to(log: str) -> Iterator[int]:
     """Send this process's and its children's output to the log; yield a fd of the console's stderr."""
-    console = os.dup(2)
-    if log is None:
-        yield console
-        os.close(console)
-        return
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     saved = os.dup(1), os.dup(2)
     sys.stdout.flush(), sys.stderr.flush()
     with open(log, "a") as sink:
         os.dup2(sink.fileno(), 1), os.dup2(sink.fileno(), 2)
         try:
-            yield console
+            yield saved[1]
         finally:
             sys.stdout.flush(), sys.stderr.flush()
             os.dup2(saved[0], 1), os.dup2(saved[1], 2)
-            for fd in (*saved, console):
+            for fd in saved:
                 os.close(fd)
 
 
@@ -519,17 +503,26 @@ def main(argv: list[str] | None = None, log: str | None = None) -> int:
     if argv[:1] == ["parse"]:
         return parse.main(argv[1:])
     args = build_parser().parse_args(argv)
+    if log is None:
+        return _run_command(args)
     with _output_to(log) as console:
-        try:
-            with _gpu_slot(args):
-                code = args.func(args)
-        except PdprofError as exc:
-            message = f"pdprof {args.command}: error: {exc}\n"
-            sys.stderr.write(message)
-            if log is not None:
-                sys.stderr.flush()
-                os.write(console, message.encode())
-            return EXIT_POINT_FAILED if isinstance(exc, PointFailed) else EXIT_BAD_INPUT
+        code = _run_command(args)
+        if args.error:  # the one error line also reaches the console, beside the job's log
+            os.write(console, args.error.encode())
+        return code
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """The subcommand's exit code; a PdprofError is one line on stderr, kept in args.error."""
+    args.error = ""
+    try:
+        with _gpu_slot(args):
+            code = args.func(args)
+    except PdprofError as exc:
+        args.error = f"pdprof {args.command}: error: {exc}\n"
+        sys.stderr.write(args.error)
+        sys.stderr.flush()
+        return EXIT_POINT_FAILED if isinstance(exc, PointFailed) else EXIT_BAD_INPUT
     return code or 0
 
 

@@ -122,6 +122,30 @@ def tidy_point(
     return point_frame(frames, point, gpu_slug, json.loads(Path(provenance).read_text()))
 
 
+def tidy_runs(raw_root: Path, point_ids: list[str], gpu_slug: str, timelines: bool = False) -> pd.DataFrame:
+    """tidy_point of each named point under <raw_root>/runs/: bench, the ncu page where there is one,
+    and, with *timelines*, the nsys exports where there are some.
+
+    raw_root is results/<gpu> or a capture bundle; both lay points out alike.
+    """
+    provenance = Path(raw_root) / "provenance.json"
+    frames = []
+    for point_id in point_ids:
+        run = Path(raw_root) / "runs" / point_id
+        ncu_page, nsys_dir = run / "ncu_raw.csv", run / "nsys"
+        frames.append(
+            tidy_point(
+                Point.from_id(point_id),
+                gpu_slug,
+                run / "bench.json",
+                provenance,
+                ncu_page if ncu_page.is_file() else None,
+                nsys_dir if timelines and nsys_dir.is_dir() else None,
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
     with atomic_output(path) as tmp:
         frame.to_parquet(tmp, index=False)

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from pdprof import dataset, plots
-from pdprof.config import Point
 from pdprof.errors import PdprofError
 
 # Relative tolerance per column (first matching pattern wins), documented in published/README.md.
@@ -93,17 +92,8 @@ def replay_dataset(bundle: Path) -> pd.DataFrame:
     provenance = bundle / "provenance.json"
     if not provenance.is_file():
         raise PdprofError(f"{bundle}: no capture bundle (no provenance.json) to reproduce the figures from")
-    slug = bundle.name  # the replay backend's slug when config gpu_slug is empty
-    frames = []
-    for run in sorted(path for path in (bundle / "runs").iterdir() if path.is_dir()):
-        ncu_page = run / "ncu_raw.csv"
-        point = Point.from_id(run.name)
-        frames.append(
-            dataset.tidy_point(
-                point, slug, run / "bench.json", provenance, ncu_page if ncu_page.is_file() else None
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+    runs = sorted(path.name for path in (bundle / "runs").iterdir() if path.is_dir())
+    return dataset.tidy_runs(bundle, runs, bundle.name)  # bundle.name: the replay backend's slug
 
 
 def compare_dirs(gpu: str, published: Path, reproduced: Path) -> list[Comparison]:
