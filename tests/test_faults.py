@@ -112,17 +112,45 @@ def test_rerun_after_a_fault_redoes_only_what_is_missing(workdir):
     assert re.search(r"^profile_ncu\s+1$", done.stderr, re.M), done.stderr
 
 
-def test_interrupted_run_leaves_nothing_a_rerun_would_trust(workdir):
-    with subprocess.Popen(
-        snakemake_argv(workdir), env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    ) as proc:
+def interrupt(workdir: Path, signum: int) -> None:
+    """Start a run in its own process group and signal the whole group once a point is parsed.
+
+    SIGINT is Ctrl-C in a terminal, SIGTERM is scancel or a scheduler's time limit, SIGKILL is
+    node loss (no cleanup code runs at all). Every wait is bounded: Snakemake's SIGTERM handler
+    takes a lock the interrupted main thread may hold, so a run that is still alive after a
+    minute is killed, which is the harshest interruption and must be survived too.
+    """
+    proc = subprocess.Popen(
+        snakemake_argv(workdir),
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
         parsed = results(workdir) / "parsed"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not any(parsed.glob("*.parquet")):
             time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        os.killpg(proc.pid, signum)
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_interrupted_run_leaves_nothing_a_rerun_would_trust(workdir, signum):
+    interrupt(workdir, signum)
     assert not (results(workdir) / "report" / "validation.json").exists()
+    if signum == signal.SIGKILL:  # a killed Snakemake leaves its lock: the README says to unlock
+        unlocked = snakemake(workdir, "", "--unlock")
+        assert unlocked.returncode == 0, unlocked.stderr[-2000:]
     done = snakemake(workdir, "")
     assert done.returncode == 0, done.stderr[-2000:]
     leftovers = [
