@@ -8,13 +8,20 @@
 // 3 GPU API error, 4 output check failed (unwritten or non-finite results).
 //
 // Variant "seed" keeps the kernels of the seed note unchanged so that its
-// numbers can be reproduced; later variants are added beside it.
+// numbers can be reproduced; the other variants (see kVariants) replace one
+// phase's kernel each. Every variant's output is compared with a float64 host
+// reference before anything is timed: a wrong kernel exits 4 and is never timed.
 #include "gpu_compat.h"
+#include "decode_kernels.h"
+#include "prefill_kernels.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -78,16 +85,54 @@ __global__ void decode_kv_scan_kernel(const float* __restrict__ K, const float* 
 }
 
 // ---------------------------------------------------------------------------
+// Variants: which kernel each phase runs. A variant without a kernel for a phase
+// does not run that phase (its JSON entry is null).
+
+enum class PrefillKernel { none, seed, fma_ilp };
+enum class DecodeKernel { none, seed, kv_stream, attention };
+
+struct Variant {
+  const char* name;
+  PrefillKernel prefill;
+  DecodeKernel decode;
+  const char* kv_format;  // storage of K and V: fp32 (seed), bf16 or fp8_e4m3
+  bool graph;             // decode step replayed as one CUDA/HIP graph
+};
+
+constexpr Variant kVariants[] = {
+    {"seed", PrefillKernel::seed, DecodeKernel::seed, "fp32", false},
+    {"fma_ilp", PrefillKernel::fma_ilp, DecodeKernel::none, "", false},
+    {"kv_stream", PrefillKernel::none, DecodeKernel::kv_stream, "bf16", false},
+    {"kv_stream_fp8", PrefillKernel::none, DecodeKernel::kv_stream, "fp8_e4m3", false},
+    {"attention", PrefillKernel::none, DecodeKernel::attention, "bf16", false},
+    {"attention_fp8", PrefillKernel::none, DecodeKernel::attention, "fp8_e4m3", false},
+    {"graph", PrefillKernel::none, DecodeKernel::kv_stream, "bf16", true},
+};
+
+std::string known_variants() {
+  std::string names;
+  for (const Variant& v : kVariants) names += std::string(names.empty() ? "" : ", ") + v.name;
+  return names;
+}
+
+// fp32 accumulation over inputs the reference decodes identically lands far
+// below this (device METHOD.md: float32 arithmetic << 1e-3).
+constexpr double kReferenceTolerance = 1e-3;
+// Counter-based input streams of the non-seed variants (kv_formats.h).
+enum InputStream : uint32_t { kStreamK = 1, kStreamV = 2, kStreamQ = 3 };
+constexpr int kUnrollStream = 4;
+constexpr int kUnrollAttention = 2;
 
 int div_up(long long a, int b) { return static_cast<int>((a + b - 1) / b); }
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr,
                "error: %s\n"
-               "usage: prefill_decode_bench [--variant seed] [--L N] [--H N] [--heads N]\n"
+               "usage: prefill_decode_bench [--variant NAME] [--L N] [--H N] [--heads N]\n"
                "         [--kv-heads N] [--T N] [--iters-fma N] [--warmup N] [--repeats N]\n"
-               "         [--mode time|profile] [--profile-layers N] [--seed N]\n",
-               msg.c_str());
+               "         [--mode time|profile] [--profile-layers N] [--seed N]\n"
+               "variants: %s\n",
+               msg.c_str(), known_variants().c_str());
   std::exit(2);
 }
 
@@ -97,6 +142,21 @@ int parse_positive(const char* flag, const char* text) {
   if (end == text || *end != '\0' || v <= 0 || v > (1L << 30))
     usage_error(std::string(flag) + " needs a positive integer, got '" + text + "'");
   return static_cast<int>(v);
+}
+
+const Variant* find_variant(const std::string& name) {
+  for (const Variant& v : kVariants)
+    if (name == v.name) return &v;
+  return nullptr;
+}
+
+int kv_element_bytes(const Variant& v) {
+  return std::strcmp(v.kv_format, "fp8_e4m3") == 0 ? 1 : std::strcmp(v.kv_format, "bf16") == 0 ? 2 : 4;
+}
+
+// KV elements one thread owns per row: decode_kernels.h's StreamLoad / AttentionLoad.
+int elements_per_thread(const Variant& v) {
+  return v.decode == DecodeKernel::attention ? 8 : 16 / kv_element_bytes(v);
 }
 
 Params parse_args(int argc, char** argv) {
@@ -120,13 +180,29 @@ Params parse_args(int argc, char** argv) {
     else if (flag == "--mode") p.mode = value;
     else usage_error("unknown flag " + flag);
   }
-  if (p.variant != "seed") usage_error("unknown --variant '" + p.variant + "' (known: seed)");
+  const Variant* variant = find_variant(p.variant);
+  if (!variant) usage_error("unknown --variant '" + p.variant + "'");
   if (p.mode != "time" && p.mode != "profile")
     usage_error("--mode must be 'time' or 'profile', got '" + p.mode + "'");
   if (p.H % p.heads != 0) usage_error("--H must be divisible by --heads");
   if (p.heads % p.kv_heads != 0) usage_error("--heads must be divisible by --kv-heads");
   if (static_cast<long long>(p.T) * p.H > INT32_MAX)
-    usage_error("--T * --H exceeds the seed prefill kernel's int index range");
+    usage_error("--T * --H exceeds the prefill kernels' int index range");
+  const int d = p.H / p.heads;
+  if (variant->decode == DecodeKernel::kv_stream || variant->decode == DecodeKernel::attention) {
+    const int per_load = elements_per_thread(*variant);
+    const int lanes = d / per_load;
+    if (d % per_load != 0 || lanes < 2 || lanes > 32 || (lanes & (lanes - 1)) != 0)
+      usage_error("variant " + p.variant + " needs a head dim (--H / --heads) of " +
+                  std::to_string(2 * per_load) + " to " + std::to_string(32 * per_load) +
+                  ", a power of two; got " + std::to_string(d));
+  }
+  if (variant->decode == DecodeKernel::attention) {
+    const int group = p.heads / p.kv_heads;
+    if (group != 1 && group != 2 && group != 4 && group != 8)
+      usage_error("variant " + p.variant + " needs --heads / --kv-heads in {1, 2, 4, 8}, got " +
+                  std::to_string(group));
+  }
   if (p.profile_layers > p.L) p.profile_layers = p.L;
   return p;
 }
@@ -173,24 +249,335 @@ std::string json_list(const std::vector<float>& v) {
   return out + "]";
 }
 
+std::vector<float> to_host(const float* dev, size_t n) {
+  std::vector<float> host(n);
+  GPU_CHECK(gpuMemcpy(host.data(), dev, n * sizeof(float), gpuMemcpyDeviceToHost));
+  return host;
+}
+
 // A poisoned buffer (all bits set: NaN) that is still NaN afterwards was never
 // written; a finite check then covers both "unwritten" and "overflowed".
 bool all_finite(const float* dev, size_t n, size_t* bad_index) {
-  std::vector<float> host(n);
-  GPU_CHECK(gpuMemcpy(host.data(), dev, n * sizeof(float), gpuMemcpyDeviceToHost));
+  const std::vector<float> host = to_host(dev, n);
   for (size_t i = 0; i < n; ++i)
     if (!std::isfinite(host[i])) { *bad_index = i; return false; }
   return true;
+}
+
+// ||out - ref|| / ||ref||; NaN (never passes the tolerance) when out holds a NaN.
+double relative_error(const std::vector<float>& out, const std::vector<double>& ref) {
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    diff += (out[i] - ref[i]) * (out[i] - ref[i]);
+    norm += ref[i] * ref[i];
+  }
+  return std::sqrt(diff / norm);
+}
+
+// The reference's copy of a counter-generated KV tensor: the values the kernel decodes.
+template <class F>
+std::vector<float> kv_values(size_t first, size_t count, uint32_t stream, unsigned seed) {
+  std::vector<float> values(count);
+  for (size_t i = 0; i < count; ++i) values[i] = F::decode(F::encode(uniform_at(first + i, stream, seed)));
+  return values;
+}
+
+// ---------------------------------------------------------------------------
+// Prefill: the seed's dependent FMA chain or fma_ilp, on X[T*H] with a 1024-float tile W.
+
+struct Prefill {
+  PrefillKernel kernel;
+  size_t n;  // T * H elements
+  int iters, blocks;
+  std::vector<float> hX, hW;
+  float *X = nullptr, *W = nullptr, *Y = nullptr;
+
+  static constexpr int threads = 256;
+  static constexpr size_t checked_elements = 4096;
+
+  Prefill(PrefillKernel k, const Params& p)
+      : kernel(k), n(static_cast<size_t>(p.T) * p.H), iters(p.iters_fma),
+        blocks(div_up(static_cast<long long>(n), threads)), hX(n), hW(1024) {
+    fill_uniform(hX, p.seed, -1.f, 1.f);
+    fill_uniform(hW, p.seed + 1, -1.f, 1.f);
+    GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&X), n * sizeof(float)));
+    GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&W), 1024 * sizeof(float)));
+    GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&Y), n * sizeof(float)));
+    GPU_CHECK(gpuMemcpy(X, hX.data(), n * sizeof(float), gpuMemcpyHostToDevice));
+    GPU_CHECK(gpuMemcpy(W, hW.data(), 1024 * sizeof(float), gpuMemcpyHostToDevice));
+  }
+  // Teardown at exit: a failing free has nothing left to protect, so it is not checked.
+  ~Prefill() { (void)gpuFree(X); (void)gpuFree(W); (void)gpuFree(Y); }
+
+  void launch(gpuStream_t stream) const {
+    if (kernel == PrefillKernel::seed)
+      prefill_fma_kernel<<<blocks, threads, 0, stream>>>(X, W, Y, static_cast<int>(n), iters);
+    else
+      prefill_fma_ilp_kernel<<<blocks, threads, 0, stream>>>(X, W, Y, static_cast<int>(n), iters);
+    GPU_CHECK_LAUNCH();
+  }
+
+  // FLOP per element and iteration: the seed's two chained FMAs, or one FMA per chain.
+  double flops_per_step(int layers) const {
+    const double per_iteration = kernel == PrefillKernel::seed ? 4.0 : 2.0 * kFmaChains;
+    return per_iteration * n * iters * layers;
+  }
+
+  // Every layer computes the same function of X and W, so a sample of Y checks them all.
+  double reference_error() const {
+    const std::vector<float> out = to_host(Y, n);
+    std::vector<float> sampled;
+    std::vector<double> ref;
+    for (size_t i = 0; i < n; i += std::max<size_t>(1, n / checked_elements)) {
+      const double x = hX[i];
+      double value = 0;
+      if (kernel == PrefillKernel::seed) {
+        double w = hW[i % 1024];
+        for (int k = 0; k < iters; ++k) {
+          value += x * w;
+          w = w * 1.00001 + 0.0001;
+        }
+      } else {
+        for (int c = 0; c < kFmaChains; ++c) {
+          const double w = fma_ilp_weight(hW.data(), static_cast<int>(i), c);
+          double acc = x;
+          for (int k = 0; k < iters; ++k) acc = acc * w + x;
+          value += acc;
+        }
+      }
+      sampled.push_back(out[i]);
+      ref.push_back(value);
+    }
+    return relative_error(sampled, ref);
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Decode: the seed's strided fp32 scan of one shared K/V, or the optimized kernels
+// over a distinct K/V per layer ([L][kv_head][T][d]) in bf16 or fp8.
+
+struct Decode {
+  DecodeKernel kernel;
+  const Params& p;
+  int d;
+  size_t out_per_layer;  // floats of output (and q) per layer
+  size_t bytes_per_step = 0, distinct_bytes = 0;
+  double flops_per_layer = 0;
+  int splits = 1, tokens_per_split = 0;
+  std::function<void(int, gpuStream_t)> launch_layer;
+  std::function<double()> reference_error;
+  std::vector<void*> allocations;
+  std::vector<float> seed_K, seed_V, seed_q;  // host copies of the seed's inputs
+  float* out = nullptr;
+
+  Decode(const Variant& v, const Params& params, int sm_count)
+      : kernel(v.decode), p(params), d(params.H / params.heads) {
+    if (kernel == DecodeKernel::seed) setup_seed();
+    else if (std::strcmp(v.kv_format, "fp8_e4m3") == 0) setup_fast<Fp8E4M3>(sm_count);
+    else setup_fast<Bf16>(sm_count);
+  }
+  ~Decode() { for (void* ptr : allocations) (void)gpuFree(ptr); }
+
+  template <class T>
+  T* allocate(size_t count) {
+    void* ptr = nullptr;
+    GPU_CHECK(gpuMalloc(&ptr, count * sizeof(T)));
+    allocations.push_back(ptr);
+    return static_cast<T*>(ptr);
+  }
+
+  void setup_seed() {
+    const size_t n_kv = static_cast<size_t>(p.T) * d * p.kv_heads;
+    out_per_layer = static_cast<size_t>(p.kv_heads) * d;
+    seed_K.resize(n_kv); seed_V.resize(n_kv); seed_q.resize(out_per_layer);
+    fill_uniform(seed_K, p.seed + 2, -1.f, 1.f);
+    fill_uniform(seed_V, p.seed + 3, -1.f, 1.f);
+    fill_uniform(seed_q, p.seed + 4, -1.f, 1.f);
+    float* K = allocate<float>(n_kv);
+    float* V = allocate<float>(n_kv);
+    float* q = allocate<float>(out_per_layer);
+    out = allocate<float>(out_per_layer);  // every layer writes the same output
+    GPU_CHECK(gpuMemcpy(K, seed_K.data(), n_kv * sizeof(float), gpuMemcpyHostToDevice));
+    GPU_CHECK(gpuMemcpy(V, seed_V.data(), n_kv * sizeof(float), gpuMemcpyHostToDevice));
+    GPU_CHECK(gpuMemcpy(q, seed_q.data(), out_per_layer * sizeof(float), gpuMemcpyHostToDevice));
+    // The seed reuses one K/V buffer for all layers: distinct bytes are 1/L of the traffic.
+    distinct_bytes = n_kv * 2 * sizeof(float);
+    bytes_per_step = distinct_bytes * p.L;
+    flops_per_layer = 3.0 * n_kv;  // 1 MUL + 1 FMA per element
+    const int blocks = div_up(static_cast<long long>(out_per_layer), 256);
+    launch_layer = [=](int, gpuStream_t stream) {
+      decode_kv_scan_kernel<<<blocks, 256, 0, stream>>>(K, V, q, out, p.T, d, p.kv_heads);
+      GPU_CHECK_LAUNCH();
+    };
+    reference_error = [=]() {
+      std::vector<double> ref(out_per_layer, 0.0);
+      for (int h = 0; h < p.kv_heads; ++h)
+        for (int t = 0; t < p.T; ++t)
+          for (int i = 0; i < d; ++i) {
+            const size_t at = (static_cast<size_t>(h) * p.T + t) * d + i;
+            ref[h * d + i] += static_cast<double>(seed_q[h * d + i]) * seed_K[at] * seed_V[at];
+          }
+      return relative_error(to_host(out, out_per_layer), ref);
+    };
+  }
+
+  template <class F>
+  void setup_fast(int sm_count) {
+    using S = typename F::Storage;
+    const bool attention = kernel == DecodeKernel::attention;
+    const int group = p.heads / p.kv_heads;
+    const size_t kv_per_layer = static_cast<size_t>(p.kv_heads) * p.T * d;
+    const size_t kv_total = kv_per_layer * p.L;
+    out_per_layer = static_cast<size_t>(attention ? p.heads : p.kv_heads) * d;
+    S* K = allocate<S>(kv_total);
+    S* V = allocate<S>(kv_total);
+    float* q = allocate<float>(out_per_layer * p.L);
+    out = allocate<float>(out_per_layer * p.L);
+    init_kv_kernel<F><<<4096, 256>>>(K, kv_total, kStreamK, p.seed);
+    init_kv_kernel<F><<<4096, 256>>>(V, kv_total, kStreamV, p.seed);
+    init_float_kernel<<<256, 256>>>(q, out_per_layer * p.L, kStreamQ, p.seed);
+    GPU_CHECK_LAUNCH();
+    GPU_CHECK(gpuDeviceSynchronize());
+    distinct_bytes = bytes_per_step = 2 * kv_total * sizeof(S);
+    flops_per_layer = attention ? 4.0 * p.heads * p.T * d : 3.0 * kv_per_layer;
+
+    // Enough splits of T that every SM is full in one wave; a split is a whole
+    // number of the kernel's unrolled row passes.
+    const int lanes = d / (attention ? elements_in<F, AttentionLoad<F>>() : elements_in<F, StreamLoad<F>>());
+    const int unroll = attention ? kUnrollAttention : kUnrollStream;
+    const int granule = kDecodeThreads / lanes * unroll;
+    int blocks_per_sm = 0;
+    if (attention)
+      GPU_CHECK(attention_occupancy<F>(group, &blocks_per_sm));
+    else
+      GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(
+          &blocks_per_sm, decode_kv_stream_kernel<F, kUnrollStream>, kDecodeThreads, 0));
+    const int wanted = std::max(1, sm_count * std::max(1, blocks_per_sm) / p.kv_heads);
+    tokens_per_split = div_up(div_up(p.T, wanted), granule) * granule;
+    splits = div_up(p.T, tokens_per_split);
+    float* partial = allocate<float>(static_cast<size_t>(p.heads) * splits * d);
+    float* partial_max_sum = allocate<float>(static_cast<size_t>(p.heads) * splits * 2);
+    unsigned* arrivals = allocate<unsigned>(p.kv_heads);
+    GPU_CHECK(gpuMemset(arrivals, 0, p.kv_heads * sizeof(unsigned)));
+    const dim3 grid(splits, p.kv_heads);
+    const float score_scale = static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(d)));
+    const int T = p.T, dim = d, tps = tokens_per_split;
+    const size_t out_layer = out_per_layer;
+    launch_layer = [=](int layer, gpuStream_t stream) {
+      const S* Kl = K + kv_per_layer * layer;
+      const S* Vl = V + kv_per_layer * layer;
+      const float* ql = q + out_layer * layer;
+      float* ol = out + out_layer * layer;
+      if (!attention) {
+        decode_kv_stream_kernel<F, kUnrollStream><<<grid, kDecodeThreads, 0, stream>>>(
+            Kl, Vl, ql, partial, arrivals, ol, T, dim, tps);
+      } else {
+#define PDPROF_ATTENTION(G)                                                                  \
+  decode_attention_kernel<F, G, kUnrollAttention><<<grid, kDecodeThreads, 0, stream>>>(      \
+      Kl, Vl, ql, partial, partial_max_sum, arrivals, ol, T, dim, tps, score_scale)
+        switch (group) {
+          case 1: PDPROF_ATTENTION(1); break;
+          case 2: PDPROF_ATTENTION(2); break;
+          case 4: PDPROF_ATTENTION(4); break;
+          default: PDPROF_ATTENTION(8); break;
+        }
+#undef PDPROF_ATTENTION
+      }
+      GPU_CHECK_LAUNCH();
+    };
+    // float64 reference of the first and the last layer (every layer has its own inputs).
+    reference_error = [=]() {
+      const std::vector<float> got = to_host(out, out_layer * p.L);
+      std::vector<float> checked;
+      std::vector<double> ref;
+      for (int layer : {0, p.L - 1}) {
+        const std::vector<float> Kh = kv_values<F>(kv_per_layer * layer, kv_per_layer, kStreamK, p.seed);
+        const std::vector<float> Vh = kv_values<F>(kv_per_layer * layer, kv_per_layer, kStreamV, p.seed);
+        std::vector<double> qh(out_layer), layer_ref(out_layer, 0.0);
+        for (size_t i = 0; i < out_layer; ++i) qh[i] = uniform_at(out_layer * layer + i, kStreamQ, p.seed);
+        if (!attention) {
+          for (size_t at = 0; at < kv_per_layer; ++at) {
+            const size_t lane = (at / (static_cast<size_t>(T) * dim)) * dim + at % dim;
+            layer_ref[lane] += qh[lane] * Kh[at] * Vh[at];
+          }
+        } else {
+          std::vector<double> score(T);
+          for (int h = 0; h < p.heads; ++h) {
+            const size_t kv_base = static_cast<size_t>(h / group) * T * dim;
+            double top = -INFINITY;
+            for (int t = 0; t < T; ++t) {
+              double s = 0;
+              for (int i = 0; i < dim; ++i) s += qh[h * dim + i] * Kh[kv_base + static_cast<size_t>(t) * dim + i];
+              score[t] = s / std::sqrt(static_cast<double>(dim));
+              top = std::max(top, score[t]);
+            }
+            double total = 0;
+            for (int t = 0; t < T; ++t) total += score[t] = std::exp(score[t] - top);
+            for (int t = 0; t < T; ++t)
+              for (int i = 0; i < dim; ++i)
+                layer_ref[h * dim + i] += score[t] / total * Vh[kv_base + static_cast<size_t>(t) * dim + i];
+          }
+        }
+        checked.insert(checked.end(), got.begin() + out_layer * layer, got.begin() + out_layer * (layer + 1));
+        ref.insert(ref.end(), layer_ref.begin(), layer_ref.end());
+      }
+      return relative_error(checked, ref);
+    };
+  }
+
+  template <class F>
+  static gpuError_t attention_occupancy(int group, int* blocks_per_sm) {
+    switch (group) {
+      case 1: return gpuOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, decode_attention_kernel<F, 1, kUnrollAttention>, kDecodeThreads, 0);
+      case 2: return gpuOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, decode_attention_kernel<F, 2, kUnrollAttention>, kDecodeThreads, 0);
+      case 4: return gpuOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, decode_attention_kernel<F, 4, kUnrollAttention>, kDecodeThreads, 0);
+      default: return gpuOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, decode_attention_kernel<F, 8, kUnrollAttention>, kDecodeThreads, 0);
+    }
+  }
+
+  size_t out_elements() const { return kernel == DecodeKernel::seed ? out_per_layer : out_per_layer * p.L; }
+};
+
+// The decode step as one graph launch: the same kernels, captured once.
+struct GraphedSteps {
+  std::map<int, gpuGraphExec_t> by_layers;
+  ~GraphedSteps() { for (auto& entry : by_layers) (void)gpuGraphExecDestroy(entry.second); }
+
+  void capture(int layers, const Decode& decode, gpuStream_t stream) {
+    gpuGraph_t graph;
+    GPU_CHECK(gpuStreamBeginCapture(stream, gpuStreamCaptureModeThreadLocal));
+    for (int l = 0; l < layers; ++l) decode.launch_layer(l, stream);
+    GPU_CHECK(gpuStreamEndCapture(stream, &graph));
+    GPU_CHECK(gpuGraphInstantiate(&by_layers[layers], graph));
+    GPU_CHECK(gpuGraphDestroy(graph));
+  }
+  void launch(int layers, gpuStream_t stream) { GPU_CHECK(gpuGraphLaunch(by_layers.at(layers), stream)); }
+};
+
+size_t free_device_bytes() {
+  size_t free_bytes = 0, total_bytes = 0;
+  GPU_CHECK(gpuMemGetInfo(&free_bytes, &total_bytes));
+  return free_bytes;
+}
+
+// Device memory a variant allocates, checked before allocating anything.
+size_t needed_bytes(const Variant& v, const Params& p) {
+  const size_t d = p.H / p.heads;
+  const size_t prefill = v.prefill == PrefillKernel::none ? 0 : (2 * static_cast<size_t>(p.T) * p.H + 1024) * 4;
+  size_t decode = 0;
+  if (v.decode == DecodeKernel::seed) decode = (2 * static_cast<size_t>(p.T) * d * p.kv_heads + 2 * p.kv_heads * d) * 4;
+  else if (v.decode != DecodeKernel::none)
+    decode = 2 * static_cast<size_t>(p.L) * p.kv_heads * p.T * d * kv_element_bytes(v) +
+             (2 * static_cast<size_t>(p.L) + 2 * p.T) * p.heads * d * 4;
+  return prefill + decode;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const Params p = parse_args(argc, argv);
+  const Variant& variant = *find_variant(p.variant);
   const int d = p.H / p.heads;
-  const size_t n_prefill = static_cast<size_t>(p.T) * p.H;
-  const size_t n_kv = static_cast<size_t>(p.T) * d * p.kv_heads;
-  const size_t n_lanes = static_cast<size_t>(p.kv_heads) * d;
 
   int dev = 0;
   gpuDeviceProp prop;
@@ -205,55 +592,34 @@ int main(int argc, char** argv) {
   // validation prefers measured peaks where it has them.
   const double peak_dram_Bps = 2.0 * mem_clock_khz * 1e3 * (prop.memoryBusWidth / 8.0);
 
-  const size_t buffer_bytes = (2 * n_prefill + 1024 + 2 * n_kv + 2 * n_lanes) * sizeof(float);
-  size_t free_bytes = 0, total_bytes = 0;
-  GPU_CHECK(gpuMemGetInfo(&free_bytes, &total_bytes));
+  const size_t buffer_bytes = needed_bytes(variant, p), free_bytes = free_device_bytes();
   if (buffer_bytes > free_bytes) {
-    std::fprintf(stderr, "error: needs %zu bytes of device memory, %zu free; lower --T or --H\n",
+    std::fprintf(stderr, "error: needs %zu bytes of device memory, %zu free; lower --T, --L or --H\n",
                  buffer_bytes, free_bytes);
     return 2;
   }
 
-  std::vector<float> hX(n_prefill), hW(1024), hK(n_kv), hV(n_kv), hq(n_lanes);
-  fill_uniform(hX, p.seed, -1.f, 1.f);
-  fill_uniform(hW, p.seed + 1, -1.f, 1.f);
-  fill_uniform(hK, p.seed + 2, -1.f, 1.f);
-  fill_uniform(hV, p.seed + 3, -1.f, 1.f);
-  fill_uniform(hq, p.seed + 4, -1.f, 1.f);
-
-  float *X, *W, *Y, *K, *V, *q, *out;
-  GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&X), n_prefill * sizeof(float)));
-  GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&W), 1024 * sizeof(float)));
-  GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&Y), n_prefill * sizeof(float)));
-  GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&K), n_kv * sizeof(float)));
-  GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&V), n_kv * sizeof(float)));
-  GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&q), n_lanes * sizeof(float)));
-  GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&out), n_lanes * sizeof(float)));
-  GPU_CHECK(gpuMemcpy(X, hX.data(), n_prefill * sizeof(float), gpuMemcpyHostToDevice));
-  GPU_CHECK(gpuMemcpy(W, hW.data(), 1024 * sizeof(float), gpuMemcpyHostToDevice));
-  GPU_CHECK(gpuMemcpy(K, hK.data(), n_kv * sizeof(float), gpuMemcpyHostToDevice));
-  GPU_CHECK(gpuMemcpy(V, hV.data(), n_kv * sizeof(float), gpuMemcpyHostToDevice));
-  GPU_CHECK(gpuMemcpy(q, hq.data(), n_lanes * sizeof(float), gpuMemcpyHostToDevice));
-
   gpuStream_t stream;
   GPU_CHECK(gpuStreamCreate(&stream));
-  const int threads = 256;
-  const int prefill_blocks = div_up(static_cast<long long>(n_prefill), threads);
-  const int decode_blocks = div_up(static_cast<long long>(n_lanes), threads);
+  const bool has_prefill = variant.prefill != PrefillKernel::none;
+  const bool has_decode = variant.decode != DecodeKernel::none;
+  std::unique_ptr<Prefill> prefill_phase;
+  std::unique_ptr<Decode> decode_phase;
+  GraphedSteps graphs;
+  if (has_prefill) prefill_phase = std::make_unique<Prefill>(variant.prefill, p);
+  if (has_decode) decode_phase = std::make_unique<Decode>(variant, p, prop.multiProcessorCount);
 
   auto prefill_step = [&](int layers) {
-    for (int l = 0; l < layers; ++l) {
-      prefill_fma_kernel<<<prefill_blocks, threads, 0, stream>>>(X, W, Y, static_cast<int>(n_prefill),
-                                                                p.iters_fma);
-      GPU_CHECK_LAUNCH();
-    }
+    for (int l = 0; l < layers; ++l) prefill_phase->launch(stream);
   };
   auto decode_step = [&](int layers) {
-    for (int l = 0; l < layers; ++l) {
-      decode_kv_scan_kernel<<<decode_blocks, threads, 0, stream>>>(K, V, q, out, p.T, d, p.kv_heads);
-      GPU_CHECK_LAUNCH();
-    }
+    if (variant.graph) return graphs.launch(layers, stream);
+    for (int l = 0; l < layers; ++l) decode_phase->launch_layer(l, stream);
   };
+  if (variant.graph) {
+    graphs.capture(p.L, *decode_phase, stream);
+    if (p.profile_layers != p.L) graphs.capture(p.profile_layers, *decode_phase, stream);
+  }
   gpuEvent_t start, stop;
   GPU_CHECK(gpuEventCreate(&start));
   GPU_CHECK(gpuEventCreate(&stop));
@@ -270,93 +636,129 @@ int main(int argc, char** argv) {
     return ms;
   };
 
-  // Poison outputs so that an unwritten element fails the finite check.
-  GPU_CHECK(gpuMemset(Y, 0xFF, n_prefill * sizeof(float)));
-  GPU_CHECK(gpuMemset(out, 0xFF, n_lanes * sizeof(float)));
+  // Correct first: one poisoned, untimed step per phase against the float64 reference.
+  double prefill_error = 0, decode_error = 0;
+  bool reference_ok = true;
+  if (has_prefill) {
+    GPU_CHECK(gpuMemset(prefill_phase->Y, 0xFF, prefill_phase->n * sizeof(float)));
+    prefill_step(1);
+    GPU_CHECK(gpuStreamSynchronize(stream));
+    prefill_error = prefill_phase->reference_error();
+    if (!(prefill_error <= kReferenceTolerance)) {
+      std::fprintf(stderr, "error: prefill output differs from the float64 reference: relative error %.3g > %.0e\n",
+                   prefill_error, kReferenceTolerance);
+      reference_ok = false;
+    }
+  }
+  if (has_decode) {
+    GPU_CHECK(gpuMemset(decode_phase->out, 0xFF, decode_phase->out_elements() * sizeof(float)));
+    decode_step(p.L);
+    GPU_CHECK(gpuStreamSynchronize(stream));
+    decode_error = decode_phase->reference_error();
+    if (!(decode_error <= kReferenceTolerance)) {
+      std::fprintf(stderr, "error: decode output differs from the float64 reference: relative error %.3g > %.0e\n",
+                   decode_error, kReferenceTolerance);
+      reference_ok = false;
+    }
+  }
+  if (!reference_ok) return 4;  // a wrong kernel is never timed
+
+  // Poison outputs again so that an unwritten element fails the finite check.
+  if (has_prefill) GPU_CHECK(gpuMemset(prefill_phase->Y, 0xFF, prefill_phase->n * sizeof(float)));
+  if (has_decode) GPU_CHECK(gpuMemset(decode_phase->out, 0xFF, decode_phase->out_elements() * sizeof(float)));
 
   // Warm-up: module load, first-launch costs and clock ramp stay out of the
   // numbers; its steps are still timed, so the report can show the cold start.
   std::vector<float> prefill_warmup_ms, decode_warmup_ms;
   for (int w = 0; w < p.warmup; ++w) {
-    prefill_warmup_ms.push_back(timed_step(prefill_step, "prefill"));
-    decode_warmup_ms.push_back(timed_step(decode_step, "decode"));
+    if (has_prefill) prefill_warmup_ms.push_back(timed_step(prefill_step, "prefill"));
+    if (has_decode) decode_warmup_ms.push_back(timed_step(decode_step, "decode"));
   }
 
   Stats prefill{}, decode{};
   const bool timing = p.mode == "time";
   if (timing) {
-    std::fprintf(stderr, "timing %d repeats of each phase (L=%d, T=%d)\n", p.repeats, p.L, p.T);
+    std::fprintf(stderr, "timing %d repeats of each phase (variant %s, L=%d, T=%d)\n", p.repeats,
+                 variant.name, p.L, p.T);
     std::vector<float> prefill_ms, decode_ms;
-    for (int r = 0; r < p.repeats; ++r) prefill_ms.push_back(timed_step(prefill_step, "prefill"));
-    for (int r = 0; r < p.repeats; ++r) decode_ms.push_back(timed_step(decode_step, "decode"));
-    prefill = summarize(prefill_ms);
-    decode = summarize(decode_ms);
+    if (has_prefill)
+      for (int r = 0; r < p.repeats; ++r) prefill_ms.push_back(timed_step(prefill_step, "prefill"));
+    if (has_decode)
+      for (int r = 0; r < p.repeats; ++r) decode_ms.push_back(timed_step(decode_step, "decode"));
+    if (has_prefill) prefill = summarize(prefill_ms);
+    if (has_decode) decode = summarize(decode_ms);
   } else {
     // Only this range is profiled (ncu --profile-from-start off): warm-up excluded.
     GPU_CHECK(gpuStreamSynchronize(stream));
     GPU_CHECK(gpuProfilerStart());
-    prefill_step(p.profile_layers);
-    decode_step(p.profile_layers);
+    if (has_prefill) prefill_step(p.profile_layers);
+    if (has_decode) decode_step(p.profile_layers);
     GPU_CHECK(gpuStreamSynchronize(stream));
     GPU_CHECK(gpuProfilerStop());
   }
 
   size_t bad = 0;
-  const bool prefill_ok = all_finite(Y, n_prefill, &bad);
+  const bool prefill_ok = !has_prefill || all_finite(prefill_phase->Y, prefill_phase->n, &bad);
   if (!prefill_ok) std::fprintf(stderr, "error: prefill output Y[%zu] is not finite or was not written\n", bad);
-  const bool decode_ok = all_finite(out, n_lanes, &bad);
+  const bool decode_ok = !has_decode || all_finite(decode_phase->out, decode_phase->out_elements(), &bad);
   if (!decode_ok) std::fprintf(stderr, "error: decode output out[%zu] is not finite or was not written\n", bad);
 
-  // Bytes the seed decode kernel reads per step: K and V, fp32, every layer.
-  // The seed reuses one K/V buffer for all layers, so distinct bytes are 1/L of it.
-  const double kv_bytes_per_step = static_cast<double>(p.L) * n_kv * 2 * sizeof(float);
-  const double kv_distinct_bytes = static_cast<double>(n_kv) * 2 * sizeof(float);
-  // 2 FMAs = 4 FLOP per element and iteration; decode: 1 MUL + 1 FMA per element.
-  const double prefill_kernel_flops = 4.0 * n_prefill * p.iters_fma * p.L;
-  const double decode_kernel_flops = 3.0 * n_kv * p.L;
-
+  std::string phases = has_prefill && has_decode ? "\"prefill\",\"decode\"" : has_prefill ? "\"prefill\"" : "\"decode\"";
   std::string line = strprintf(
       "{\"schema\":\"pdprof.bench/1\",\"backend\":\"%s\",\"variant\":\"%s\",\"mode\":\"%s\","
+      "\"phases\":[%s],"
       "\"device\":{\"name\":\"%s\",\"compute_capability\":\"%d.%d\",\"sm_count\":%d,"
       "\"l2_bytes\":%d,\"memory_bytes\":%zu,\"memory_bus_bits\":%d,\"memory_clock_khz\":%d,"
       "\"sm_clock_khz\":%d,\"peak_dram_bytes_per_s\":%.6e,\"driver_version\":%d,"
       "\"runtime_version\":%d},"
       "\"params\":{\"L\":%d,\"H\":%d,\"heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"T\":%d,"
-      "\"iters_fma\":%d,\"warmup\":%d,\"repeats\":%d,\"profile_layers\":%d,\"seed\":%u},"
-      "\"checks\":{\"prefill_output_finite\":%s,\"decode_output_finite\":%s},",
-      PDPROF_BACKEND, p.variant.c_str(), p.mode.c_str(), prop.name, prop.major, prop.minor,
-      prop.multiProcessorCount, prop.l2CacheSize, static_cast<size_t>(prop.totalGlobalMem),
-      prop.memoryBusWidth, mem_clock_khz, sm_clock_khz, peak_dram_Bps, driver, runtime, p.L,
-      p.H, p.heads, p.kv_heads, d, p.T, p.iters_fma, p.warmup, p.repeats, p.profile_layers,
-      p.seed, prefill_ok ? "true" : "false", decode_ok ? "true" : "false");
-  if (timing) {
+      "\"iters_fma\":%d,\"warmup\":%d,\"repeats\":%d,\"profile_layers\":%d,\"seed\":%u,"
+      "\"kv_format\":\"%s\"},"
+      "\"checks\":{\"prefill_output_finite\":%s,\"decode_output_finite\":%s,"
+      "\"reference_tolerance\":%.0e,\"prefill_reference_rel_error\":%.3e,"
+      "\"decode_reference_rel_error\":%.3e},",
+      PDPROF_BACKEND, variant.name, p.mode.c_str(), phases.c_str(), prop.name, prop.major,
+      prop.minor, prop.multiProcessorCount, prop.l2CacheSize,
+      static_cast<size_t>(prop.totalGlobalMem), prop.memoryBusWidth, mem_clock_khz,
+      sm_clock_khz, peak_dram_Bps, driver, runtime, p.L, p.H, p.heads, p.kv_heads, d, p.T,
+      p.iters_fma, p.warmup, p.repeats, p.profile_layers, p.seed, variant.kv_format,
+      prefill_ok ? "true" : "false", decode_ok ? "true" : "false", kReferenceTolerance,
+      prefill_error, decode_error);
+  if (timing && has_prefill) {
+    const double flops = prefill_phase->flops_per_step(p.L);
     line += strprintf(
-      "\"prefill\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
-      "\"warmup_ms_all\":%s,\"tokens_per_s\":%.3f,\"kernel_flops\":%.0f,"
-      "\"flops_per_s\":%.6e},",
-      prefill.median, prefill.min, prefill.max, json_list(prefill.all).c_str(),
-      json_list(prefill_warmup_ms).c_str(),
-      p.T / (prefill.median / 1e3), prefill_kernel_flops,
-      prefill_kernel_flops / (prefill.median / 1e3));
-    line += strprintf(
-      "\"decode\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
-      "\"warmup_ms_all\":%s,\"tokens_per_s\":%.3f,\"kv_bytes_per_step\":%.0f,"
-      "\"kv_distinct_bytes\":%.0f,\"bytes_per_s\":%.6e,\"kernel_flops\":%.0f}}",
-      decode.median, decode.min, decode.max, json_list(decode.all).c_str(),
-      json_list(decode_warmup_ms).c_str(),
-      1e3 / decode.median, kv_bytes_per_step, kv_distinct_bytes,
-      kv_bytes_per_step / (decode.median / 1e3), decode_kernel_flops);
+        "\"prefill\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
+        "\"warmup_ms_all\":%s,\"tokens_per_s\":%.3f,\"kernel_flops\":%.0f,"
+        "\"flops_per_s\":%.6e},",
+        prefill.median, prefill.min, prefill.max, json_list(prefill.all).c_str(),
+        json_list(prefill_warmup_ms).c_str(), p.T / (prefill.median / 1e3), flops,
+        flops / (prefill.median / 1e3));
   } else {
-    line += "\"prefill\":null,\"decode\":null}";
+    line += "\"prefill\":null,";
+  }
+  if (timing && has_decode) {
+    const double bytes = static_cast<double>(decode_phase->bytes_per_step);
+    line += strprintf(
+        "\"decode\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
+        "\"warmup_ms_all\":%s,\"tokens_per_s\":%.3f,\"kv_bytes_per_step\":%.0f,"
+        "\"kv_distinct_bytes\":%.0f,\"bytes_per_s\":%.6e,\"kernel_flops\":%.0f,"
+        "\"splits\":%d,\"tokens_per_split\":%d}}",
+        decode.median, decode.min, decode.max, json_list(decode.all).c_str(),
+        json_list(decode_warmup_ms).c_str(), 1e3 / decode.median, bytes,
+        static_cast<double>(decode_phase->distinct_bytes), bytes / (decode.median / 1e3),
+        decode_phase->flops_per_layer * p.L, decode_phase->splits, decode_phase->tokens_per_split);
+  } else {
+    line += "\"decode\":null}";
   }
   std::printf("%s\n", line.c_str());
-  if (timing)
-    std::fprintf(stderr, "prefill %.3f ms (%.0f tokens/s) | decode %.3f ms/token, %.1f GB/s\n",
-                 prefill.median, p.T / (prefill.median / 1e3), decode.median,
-                 kv_bytes_per_step / (decode.median / 1e3) / 1e9);
+  if (timing && has_prefill)
+    std::fprintf(stderr, "prefill %.3f ms (%.0f tokens/s, %.1f TFLOP/s)\n", prefill.median,
+                 p.T / (prefill.median / 1e3),
+                 prefill_phase->flops_per_step(p.L) / (prefill.median / 1e3) / 1e12);
+  if (timing && has_decode)
+    std::fprintf(stderr, "decode %.3f ms/token, %.1f GB/s\n", decode.median,
+                 decode_phase->bytes_per_step / (decode.median / 1e3) / 1e9);
 
-  GPU_CHECK(gpuFree(X)); GPU_CHECK(gpuFree(W)); GPU_CHECK(gpuFree(Y));
-  GPU_CHECK(gpuFree(K)); GPU_CHECK(gpuFree(V)); GPU_CHECK(gpuFree(q)); GPU_CHECK(gpuFree(out));
   GPU_CHECK(gpuEventDestroy(start));
   GPU_CHECK(gpuEventDestroy(stop));
   GPU_CHECK(gpuStreamDestroy(stream));

@@ -49,3 +49,30 @@ def test_missing_compiler_says_how_to_get_it(monkeypatch, tmp_path):
 def test_compile_command_is_an_argument_list():
     argv = build.compile_command("hip", SOURCE, Path("out"), "gfx942", ["-O3"])
     assert argv[0] == "hipcc" and "--offload-arch=gfx942" in argv and argv[-2:] == ["-o", "out"]
+
+
+def test_kv_storage_formats_round_trip_on_the_host(nvcc, tmp_path):
+    """fp8 e4m3 / bf16 coding in kernels/kv_formats.h, which the float64 reference relies on."""
+    repo = SOURCE.parents[1]
+    out = tmp_path / "formats_check"
+    argv = ["nvcc", "-std=c++17", f"-I{repo / 'kernels'}", str(repo / "tests" / "kernel_host" / "formats_check.cu")]
+    subprocess.run([*argv, "-o", str(out)], check=True, capture_output=True, timeout=300)
+    done = subprocess.run([str(out)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.strip() == "ok"
+
+
+def test_benchmark_variants_match_the_schema_and_the_python_table(nvcc, tmp_path):
+    """kVariants in the .cu, the config schema's enum and pdprof.variants name the same variants."""
+    import yaml
+
+    from pdprof import variants
+
+    out = tmp_path / "bench"
+    build.build("cuda", SOURCE, out, "sm_90", ["-O3", "-std=c++17"])
+    done = subprocess.run([str(out), "--help"], capture_output=True, text=True, timeout=60)  # no GPU call
+    assert done.returncode == 2
+    listed = next(line for line in done.stderr.splitlines() if line.startswith("variants: "))
+    in_binary = listed.removeprefix("variants: ").split(", ")
+    schema = yaml.safe_load((SOURCE.parents[1] / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert in_binary == schema["$defs"]["variant_name"]["enum"] == list(variants.VARIANTS)

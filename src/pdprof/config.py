@@ -19,6 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from pdprof import variants
 from pdprof.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -144,7 +145,10 @@ def _check_shape(point: Point) -> None:
             f"config: point {point.id}: heads={point.heads} is not divisible by kv_heads={point.kv_heads}"
         )
     if point.T * point.H > 2**31 - 1:
-        raise ConfigError(f"config: point {point.id}: T*H exceeds the seed kernel's 32-bit index range")
+        raise ConfigError(f"config: point {point.id}: T*H exceeds the prefill kernels' 32-bit index range")
+    problem = variants.shape_problem(point.variant, point.H, point.heads, point.kv_heads)
+    if problem:
+        raise ConfigError(f"config: point {point.id}: {problem}")
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG_PATH, overrides: dict | None = None) -> dict:

@@ -38,11 +38,13 @@ def phase_of(kernel: str) -> str:
 
 
 def bench_frame(result: dict) -> pd.DataFrame:
-    """Rows from the benchmark's JSON result line: one per phase x metric."""
+    """Rows from the benchmark's JSON result line: one per phase x metric (phases the variant runs)."""
     device = result["device"]
     rows = []
     for phase in ("prefill", "decode"):
-        timing = result[phase]
+        timing = result.get(phase)
+        if timing is None:  # the variant has no kernel for this phase
+            continue
         metrics = {
             "step_time": (timing["ms_median"] * MS_TO_NS, "ns"),
             "step_time_min": (timing["ms_min"] * MS_TO_NS, "ns"),

@@ -7,6 +7,7 @@ import math
 import subprocess
 from pathlib import Path
 
+from pdprof import variants
 from pdprof.config import Point
 from pdprof.errors import ConfigError, PointFailed, ToolError
 from pdprof.fsutil import write_json
@@ -17,11 +18,17 @@ BENCH_EXIT_REASONS = {2: "bad arguments", 3: "GPU API error", 4: "output check f
 
 
 def device_bytes(point: Point) -> int:
-    """Device memory the benchmark allocates for a point (kernels/prefill_decode_bench.cu, fp32)."""
+    """Device memory the benchmark allocates for a point (needed_bytes in kernels/prefill_decode_bench.cu)."""
+    spec = variants.VARIANTS[point.variant]
     head_dim = point.H // point.heads
-    prefill = 2 * point.T * point.H + 1024  # X, Y and the weight tile
-    decode = 2 * point.T * head_dim * point.kv_heads + 2 * point.kv_heads * head_dim  # K, V, q, out
-    return 4 * (prefill + decode)
+    prefill = 4 * (2 * point.T * point.H + 1024) if "prefill" in spec.phases else 0  # X, Y, weight tile
+    decode = 0
+    if "decode" in spec.phases and not spec.per_layer_kv:  # one fp32 K, V, q, out
+        decode = 4 * (2 * point.T * head_dim * point.kv_heads + 2 * point.kv_heads * head_dim)
+    elif "decode" in spec.phases:  # K and V per layer, plus q, out and the per-split partials
+        decode = 2 * point.L * point.kv_heads * point.T * head_dim * spec.kv_bytes
+        decode += 4 * (2 * point.L + 2 * point.T) * point.heads * head_dim
+    return prefill + decode
 
 
 def check_points_fit(points: list[Point], free_bytes: int) -> None:
@@ -66,10 +73,10 @@ def result_line(stdout: str) -> dict:
 
 def check_result(result: dict) -> None:
     """A result whose outputs were unwritten or non-finite must never be timed."""
-    failed = [name for name, ok in result.get("checks", {}).items() if not ok]
+    failed = [name for name, ok in result.get("checks", {}).items() if ok is False]
     if failed:
         raise PointFailed(f"benchmark output check failed: {', '.join(failed)}")
-    for phase in ("prefill", "decode"):
+    for phase in result.get("phases", ("prefill", "decode")):
         times = (result.get(phase) or {}).get("ms_all", [])
         if not times or not all(math.isfinite(t) and t > 0 for t in times):
             raise PointFailed(f"benchmark reported no valid {phase} times")

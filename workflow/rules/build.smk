@@ -4,7 +4,7 @@
 rule build_bench:
     input:
         source=KERNELS / "prefill_decode_bench.cu",
-        header=KERNELS / "gpu_compat.h",
+        headers=sorted(KERNELS.glob("*.h")),
     output:
         "results/{gpu}/bin/prefill_decode_bench",
     log:

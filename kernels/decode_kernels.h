@@ -1,0 +1,266 @@
+// Bandwidth-optimal decode kernels: one launch per layer reads that layer's K and V
+// exactly once. The past length T is split over enough blocks to fill every SM;
+// each thread issues wide vector loads, several rows ahead of their first use; the last
+// block to finish a KV head reduces the per-split partials (no second launch).
+#pragma once
+
+#include <type_traits>
+
+#include "kv_formats.h"
+
+constexpr int kDecodeThreads = 256;
+
+// Each thread loads a row's elements in 16-byte vectors (kv_stream), or 8 elements
+// at a time (attention: its per-thread state grows with the elements it owns, so
+// fp8 rows are read 8 bytes at a time there to keep enough blocks resident).
+template <class F, class Raw>
+__host__ __device__ constexpr int elements_in() { return static_cast<int>(sizeof(Raw) / sizeof(typename F::Storage)); }
+
+template <class F>
+using StreamLoad = uint4;
+template <class F>
+using AttentionLoad = typename std::conditional<sizeof(typename F::Storage) == 1, uint2, uint4>::type;
+
+__device__ inline void words_of(const uint4& raw, uint32_t* words) {
+  words[0] = raw.x; words[1] = raw.y; words[2] = raw.z; words[3] = raw.w;
+}
+__device__ inline void words_of(const uint2& raw, uint32_t* words) {
+  words[0] = raw.x; words[1] = raw.y;
+}
+
+template <class F, class Raw>
+__device__ inline void decode_vector(const Raw& raw, float* out) {
+  constexpr int n_words = sizeof(Raw) / 4;
+  constexpr int per_word = 4 / static_cast<int>(sizeof(typename F::Storage));
+  constexpr int bits = 32 / per_word;
+  constexpr uint32_t mask = bits == 32 ? 0xFFFFFFFFu : (1u << bits) - 1u;
+  uint32_t words[n_words];
+  words_of(raw, words);
+#pragma unroll
+  for (int w = 0; w < n_words; ++w)
+#pragma unroll
+    for (int j = 0; j < per_word; ++j) out[w * per_word + j] = F::decode((words[w] >> (j * bits)) & mask);
+}
+
+template <class F>
+__global__ void init_kv_kernel(typename F::Storage* dst, size_t n, uint32_t stream, uint32_t seed) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    dst[i] = F::encode(uniform_at(i, stream, seed));
+}
+
+__global__ void init_float_kernel(float* dst, size_t n, uint32_t stream, uint32_t seed) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    dst[i] = uniform_at(i, stream, seed);
+}
+
+// Which split of the past this block scans, and where its thread sits in a row.
+struct SplitGeometry {
+  int lanes;  // threads per KV row (d / elements per thread)
+  int rows;   // rows scanned side by side by one block
+  int row, lane;
+  int t_begin, t_end;
+};
+
+__device__ inline SplitGeometry split_geometry(int elements, int T, int d, int tokens_per_split) {
+  SplitGeometry g;
+  g.lanes = d / elements;
+  g.rows = blockDim.x / g.lanes;
+  g.row = threadIdx.x / g.lanes;
+  g.lane = threadIdx.x % g.lanes;
+  g.t_begin = blockIdx.x * tokens_per_split;
+  g.t_end = min(T, g.t_begin + tokens_per_split);
+  return g;
+}
+
+// Count this block in; true for the last block of its KV head, which then sees
+// every other block's partials (they were fenced before counting in).
+__device__ inline bool last_block_of_head(unsigned* arrivals, int head, int splits) {
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(&arrivals[head], 1u) == static_cast<unsigned>(splits - 1);
+  __syncthreads();
+  if (last) __threadfence();
+  return last;
+}
+
+// The seed's decode arithmetic (out = sum_t q * k_t * v_t per KV lane), made
+// bandwidth-optimal: K and V are [kv_head][T][d] per layer.
+template <class F, int kUnroll>
+__global__ void __launch_bounds__(kDecodeThreads)
+decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
+                        const typename F::Storage* __restrict__ V, const float* __restrict__ q,
+                        float* __restrict__ partial, unsigned* __restrict__ arrivals,
+                        float* __restrict__ out, int T, int d, int tokens_per_split) {
+  using Raw = StreamLoad<F>;
+  constexpr int n = elements_in<F, Raw>();
+  __shared__ float rows_sum[kDecodeThreads * n];
+  const int head = blockIdx.y, split = blockIdx.x, splits = gridDim.x;
+  const SplitGeometry g = split_geometry(n, T, d, tokens_per_split);
+  const size_t base = static_cast<size_t>(head) * T * d + static_cast<size_t>(g.lane) * n;
+  float qv[n], acc[n];
+#pragma unroll
+  for (int i = 0; i < n; ++i) {
+    qv[i] = q[head * d + g.lane * n + i];
+    acc[i] = 0.f;
+  }
+  for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += g.rows * kUnroll) {
+    Raw k[kUnroll], v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {  // all loads first: kUnroll rows in flight
+      const int t = t0 + u * g.rows;
+      const bool inside = t < g.t_end;
+      k[u] = inside ? *reinterpret_cast<const Raw*>(K + base + static_cast<size_t>(t) * d) : Raw{};
+      v[u] = inside ? *reinterpret_cast<const Raw*>(V + base + static_cast<size_t>(t) * d) : Raw{};
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {  // a zero row (past the end) adds nothing
+      float kf[n], vf[n];
+      decode_vector<F, Raw>(k[u], kf);
+      decode_vector<F, Raw>(v[u], vf);
+#pragma unroll
+      for (int i = 0; i < n; ++i) acc[i] = fmaf(qv[i] * kf[i], vf[i], acc[i]);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < n; ++i) rows_sum[g.row * d + g.lane * n + i] = acc[i];
+  __syncthreads();
+  for (int dim = threadIdx.x; dim < d; dim += blockDim.x) {
+    float sum = 0.f;
+    for (int r = 0; r < g.rows; ++r) sum += rows_sum[r * d + dim];
+    partial[(static_cast<size_t>(head) * splits + split) * d + dim] = sum;
+  }
+  if (!last_block_of_head(arrivals, head, splits)) return;
+  const volatile float* done = partial;
+  for (int dim = threadIdx.x; dim < d; dim += blockDim.x) {
+    float sum = 0.f;  // fixed order over splits: the result does not depend on block timing
+    for (int s = 0; s < splits; ++s) sum += done[(static_cast<size_t>(head) * splits + s) * d + dim];
+    out[head * d + dim] = sum;
+  }
+  if (threadIdx.x == 0) arrivals[head] = 0;  // ready for the next layer's launch
+}
+
+// GQA decode attention for one new token, flash-decoding style: block (split, kv_head)
+// scores its slice of the past against the kG query heads sharing that KV head
+// (each K/V row is read once for all of them), keeps an online softmax in fp32,
+// and the last block merges the splits with the max-rescaled sums.
+// q is pre-multiplied by log2(e)/sqrt(d), so exp2 gives the softmax weights.
+template <class F, int kG, int kUnroll>
+__global__ void __launch_bounds__(kDecodeThreads)
+decode_attention_kernel(const typename F::Storage* __restrict__ K,
+                        const typename F::Storage* __restrict__ V, const float* __restrict__ q,
+                        float* __restrict__ partial_acc, float* __restrict__ partial_max_sum,
+                        unsigned* __restrict__ arrivals, float* __restrict__ out, int T, int d,
+                        int tokens_per_split, float score_scale) {
+  using Raw = AttentionLoad<F>;
+  constexpr int n = elements_in<F, Raw>();
+  __shared__ float rows_sum[kDecodeThreads * n];
+  __shared__ float row_max[kDecodeThreads], row_sum[kDecodeThreads];
+  const int head = blockIdx.y, split = blockIdx.x, splits = gridDim.x;
+  const SplitGeometry g = split_geometry(n, T, d, tokens_per_split);
+  const size_t base = static_cast<size_t>(head) * T * d + static_cast<size_t>(g.lane) * n;
+  float qv[kG][n], acc[kG][n], running_max[kG], running_sum[kG];
+#pragma unroll
+  for (int h = 0; h < kG; ++h) {
+    running_max[h] = -INFINITY;
+    running_sum[h] = 0.f;
+#pragma unroll
+    for (int i = 0; i < n; ++i) {
+      qv[h][i] = q[(head * kG + h) * d + g.lane * n + i] * score_scale;
+      acc[h][i] = 0.f;
+    }
+  }
+  for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += g.rows * kUnroll) {
+    Raw k[kUnroll], v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int t = t0 + u * g.rows;
+      const bool inside = t < g.t_end;
+      k[u] = inside ? *reinterpret_cast<const Raw*>(K + base + static_cast<size_t>(t) * d) : Raw{};
+      v[u] = inside ? *reinterpret_cast<const Raw*>(V + base + static_cast<size_t>(t) * d) : Raw{};
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      float kf[n], score[kG];
+      decode_vector<F, Raw>(k[u], kf);
+#pragma unroll
+      for (int h = 0; h < kG; ++h) {
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < n; ++i) s = fmaf(qv[h][i], kf[i], s);
+        for (int offset = g.lanes / 2; offset > 0; offset /= 2) s += lane_shfl_xor(s, offset, g.lanes);
+        score[h] = s;  // every lane of the row holds the full dot product
+      }
+      if (t0 + u * g.rows >= g.t_end) continue;  // masked: past the sequence end
+      float vf[n];
+      decode_vector<F, Raw>(v[u], vf);
+#pragma unroll
+      for (int h = 0; h < kG; ++h) {
+        float weight;
+        if (score[h] > running_max[h]) {  // new maximum: rescale what was summed so far
+          const float rescale = exp2f(running_max[h] - score[h]);
+          running_max[h] = score[h];
+          running_sum[h] *= rescale;
+#pragma unroll
+          for (int i = 0; i < n; ++i) acc[h][i] *= rescale;
+          weight = 1.f;
+        } else {
+          weight = exp2f(score[h] - running_max[h]);
+        }
+        running_sum[h] += weight;
+#pragma unroll
+        for (int i = 0; i < n; ++i) acc[h][i] = fmaf(weight, vf[i], acc[h][i]);
+      }
+    }
+  }
+  // Merge the block's rows, one query head at a time, into this split's partial.
+  for (int h = 0; h < kG; ++h) {
+    if (g.lane == 0) {
+      row_max[g.row] = running_max[h];
+      row_sum[g.row] = running_sum[h];
+    }
+    __syncthreads();
+    float block_max = -INFINITY;
+    for (int r = 0; r < g.rows; ++r) block_max = fmaxf(block_max, row_max[r]);
+    const float weight = running_max[h] == -INFINITY ? 0.f : exp2f(running_max[h] - block_max);
+#pragma unroll
+    for (int i = 0; i < n; ++i) rows_sum[g.row * d + g.lane * n + i] = acc[h][i] * weight;
+    __syncthreads();
+    const size_t slot = (static_cast<size_t>(head) * kG + h) * splits + split;
+    for (int dim = threadIdx.x; dim < d; dim += blockDim.x) {
+      float sum = 0.f;
+      for (int r = 0; r < g.rows; ++r) sum += rows_sum[r * d + dim];
+      partial_acc[slot * d + dim] = sum;
+    }
+    if (threadIdx.x == 0) {
+      float total = 0.f;
+      for (int r = 0; r < g.rows; ++r)
+        if (row_max[r] != -INFINITY) total += row_sum[r] * exp2f(row_max[r] - block_max);
+      partial_max_sum[2 * slot] = block_max;
+      partial_max_sum[2 * slot + 1] = total;
+    }
+    __syncthreads();
+  }
+  if (!last_block_of_head(arrivals, head, splits)) return;
+  const volatile float* done_acc = partial_acc;
+  const volatile float* done_max_sum = partial_max_sum;
+  for (int h = 0; h < kG; ++h) {
+    const size_t first = (static_cast<size_t>(head) * kG + h) * splits;
+    float global_max = -INFINITY;
+    for (int s = 0; s < splits; ++s) global_max = fmaxf(global_max, done_max_sum[2 * (first + s)]);
+    for (int dim = threadIdx.x; dim < d; dim += blockDim.x) {
+      float numerator = 0.f, denominator = 0.f;
+      for (int s = 0; s < splits; ++s) {
+        const float split_max = done_max_sum[2 * (first + s)];
+        if (split_max == -INFINITY) continue;  // a split with no tokens
+        const float weight = exp2f(split_max - global_max);
+        numerator = fmaf(weight, done_acc[(first + s) * d + dim], numerator);
+        denominator = fmaf(weight, done_max_sum[2 * (first + s) + 1], denominator);
+      }
+      out[(head * kG + h) * d + dim] = numerator / denominator;
+    }
+  }
+  if (threadIdx.x == 0) arrivals[head] = 0;
+}

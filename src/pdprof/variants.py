@@ -1,0 +1,51 @@
+"""The benchmark's kernel variants (kVariants in kernels/prefill_decode_bench.cu), for the Python side.
+
+A variant picks the kernel of each phase; a variant without a kernel for a phase does not
+run it. The config schema's variant enum and the benchmark's own list are tested to equal
+VARIANTS, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Variant:
+    phases: tuple[str, ...]
+    kv_bytes: int  # bytes per K/V element (decode variants)
+    per_layer_kv: bool  # a distinct K/V per layer (the seed reuses one for all layers)
+    group_sizes: tuple[int, ...] | None  # heads/kv_heads the kernel supports; None: any
+    elements_per_thread: int  # K/V elements one thread loads per row (head_dim constraint)
+    summary: str
+
+
+VARIANTS = {
+    "seed": Variant(("prefill", "decode"), 4, False, None, 1,
+                    "the seed note's kernels, unchanged: one dependent FMA chain; strided fp32 K/V scan"),
+    "fma_ilp": Variant(("prefill",), 0, False, None, 1,
+                       "prefill FMA stress with 8 independent chains per thread"),
+    "kv_stream": Variant(("decode",), 2, True, None, 8,
+                         "bandwidth-optimal bf16 K/V scan, T split over all SMs, 16-byte loads"),
+    "kv_stream_fp8": Variant(("decode",), 1, True, None, 16, "kv_stream over fp8 (e4m3) K/V"),
+    "attention": Variant(("decode",), 2, True, (1, 2, 4, 8), 8,
+                         "GQA decode attention, flash-decoding split over T, bf16 K/V"),
+    "attention_fp8": Variant(("decode",), 1, True, (1, 2, 4, 8), 8, "attention over fp8 (e4m3) K/V"),
+    "graph": Variant(("decode",), 2, True, None, 8, "kv_stream with the L-layer step replayed as a CUDA graph"),
+}  # fmt: skip
+
+
+def shape_problem(variant: str, H: int, heads: int, kv_heads: int) -> str | None:
+    """Why the variant's kernels cannot run this shape, or None."""
+    spec = VARIANTS[variant]
+    head_dim = H // heads
+    lanes = head_dim // spec.elements_per_thread
+    if spec.elements_per_thread > 1 and (
+        head_dim % spec.elements_per_thread or not 2 <= lanes <= 32 or lanes & (lanes - 1)
+    ):
+        low, high = 2 * spec.elements_per_thread, 32 * spec.elements_per_thread
+        return f"variant {variant} needs a head dim (H/heads) that is a power of two from {low} to {high}, got {head_dim}"
+    if spec.group_sizes and heads // kv_heads not in spec.group_sizes:
+        sizes = ", ".join(map(str, spec.group_sizes))
+        return f"variant {variant} needs heads/kv_heads in {{{sizes}}}, got {heads // kv_heads}"
+    return None
