@@ -1,0 +1,134 @@
+"""Kernel performance targets, measured side by side in one run on the GPU it runs on.
+
+Builds kernels/prefill_decode_bench.cu, measures this GPU's ceilings with CuPy
+(pdprof.calibrate: copy and read bandwidth, FMA rate, cuBLAS square GEMM), runs each
+variant (every run first checks its output against a float64 reference) and, with
+--nsys, traces kv_stream and graph to compare launch gaps. Prints one table: kernel,
+shape, measured, target, PASS/FAIL; writes every result under --out.
+
+    python benchmarks/kernels.py --out OUT_DIR [--nsys] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from pdprof import build, calibrate, gpu, parse, run, timeline
+from pdprof.config import Point
+from pdprof.errors import PdprofError
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = REPO / "kernels" / "prefill_decode_bench.cu"
+SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8}  # 7B-class, GQA 4:1
+DATASHEET_HBM3_BPS = 3.35e12  # H100 SXM5 80GB
+FP32_LANES_PER_SM = 128
+
+
+def point(variant: str, T: int, iters_fma: int = 256) -> Point:
+    return Point(variant=variant, T=T, iters_fma=iters_fma, **SHAPE)
+
+
+def bench(binary: Path, out: Path, p: Point, repeats: int) -> dict:
+    return run.run_bench(binary, p, out / f"{p.id}.json", warmup=3, repeats=repeats, timeout_s=600)
+
+
+def decode_gap_ns(binary: Path, out: Path, p: Point) -> float:
+    """Mean idle gap between consecutive decode kernels in nsys's trace of one run."""
+    from pdprof.profilers import nsys
+
+    folder = out / "nsys" / p.id
+    nsys.profile(binary, p, folder, warmup=2, repeats=5, timeout_s=600)
+    exports = [path for path in sorted(folder.glob("nsys_*.csv")) if path.stat().st_size > 0]
+    stats = timeline.timeline_stats(parse.parse_files(exports, "nsys"))
+    return float(stats.loc["decode", "gap_mean_ns"])
+
+
+def row(kernel: str, shape: str, measured: str, target: str, ok: bool | None) -> dict:
+    verdict = "n/a" if ok is None else ("PASS" if ok else "FAIL")
+    return {"kernel": kernel, "shape": shape, "measured": measured, "target": target, "verdict": verdict}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="folder for results (default: a temp dir)")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--nsys", action="store_true", help="trace kv_stream vs graph launch gaps")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="pdprof-kernels-"))
+    out.mkdir(parents=True, exist_ok=True)
+
+    binary = out / "prefill_decode_bench"
+    build.build("cuda", SOURCE, binary, gpu.cuda_arch(), ["-O3", "-std=c++17", "-lineinfo"])
+    ceilings = calibrate.measure()
+    (out / "calibration.json").write_text(json.dumps(ceilings, indent=2))
+    copy_bps, read_bps = ceilings["copy_bandwidth"], ceilings["read_bandwidth"]
+
+    results: dict[str, dict] = {}
+    cases = [point("seed", 16384), point("fma_ilp", 2048, 1024), point("seed", 2048, 1024)]
+    for T in (2048, 4096, 8192, 16384, 32768):
+        cases += [point("kv_stream", T), point("attention", T)]
+    cases += [point("kv_stream_fp8", 32768), point("attention_fp8", 32768), point("graph", 16384)]
+    for p in cases:
+        results[p.id] = bench(binary, out, p, args.repeats)
+    device = results[cases[0].id]["device"]
+
+    def decode_bps(p: Point) -> float:
+        return results[p.id]["decode"]["bytes_per_s"]
+
+    rows = []
+    for T in (16384, 32768):
+        bps = decode_bps(point("kv_stream", T))
+        ok = bps >= 3.0e12 and bps >= copy_bps
+        rows.append(row("kv_stream", f"bf16 T={T}", f"{bps / 1e12:.3f} TB/s = {bps / copy_bps:.3f}x copy, "
+                        f"{bps / DATASHEET_HBM3_BPS:.1%} of 3.35", ">= 3.0 TB/s and >= 1.0x copy", ok))  # fmt: skip
+    for T in (2048, 4096, 8192, 16384, 32768):
+        ratio = decode_bps(point("attention", T)) / decode_bps(point("kv_stream", T))
+        rows.append(
+            row("attention", f"bf16 T={T}", f"{ratio:.1%} of kv_stream", ">= 85% of kv_stream", ratio >= 0.85)
+        )
+    for variant in ("kv_stream_fp8", "attention_fp8"):
+        bps = decode_bps(point(variant, 32768))
+        rows.append(
+            row(variant, "fp8 T=32768", f"{bps / 1e12:.3f} TB/s = {bps / copy_bps:.3f}x copy", "(info)", None)
+        )
+    seed_bps = decode_bps(point("seed", 16384))
+    rows.append(row("seed decode", "fp32 T=16384", f"{seed_bps / 1e12:.3f} TB/s = {seed_bps / copy_bps:.1%} of copy",
+                    "(baseline)", None))  # fmt: skip
+
+    fp32_peak = device["sm_count"] * FP32_LANES_PER_SM * 2 * device["sm_clock_khz"] * 1e3
+    for variant in ("fma_ilp", "seed"):
+        rate = results[point(variant, 2048, 1024).id]["prefill"]["flops_per_s"]
+        ok = rate >= 0.9 * fp32_peak if variant == "fma_ilp" else None
+        rows.append(row(f"{variant} prefill", "T=2048 iters=1024", f"{rate / 1e12:.1f} TFLOP/s = "
+                        f"{rate / fp32_peak:.1%} of peak", f">= 90% of {fp32_peak / 1e12:.1f}", ok))  # fmt: skip
+    rows.append(row("gemm prefill", "T=2048", "not implemented", ">= 90% of cuBLAS square GEMM", None))
+
+    if args.nsys:
+        stream_gap = decode_gap_ns(binary, out, point("kv_stream", 16384))
+        graph_gap = decode_gap_ns(binary, out, point("graph", 16384))
+        ratio = stream_gap / graph_gap if graph_gap > 0 else float("inf")
+        rows.append(row("graph", "bf16 T=16384", f"gap {graph_gap:.0f} ns vs {stream_gap:.0f} ns per layer "
+                        f"({ratio:.1f}x lower)", ">= 5x lower than per-kernel launches", ratio >= 5))  # fmt: skip
+
+    (out / "kernels_table.json").write_text(
+        json.dumps({"device": device, "ceilings": ceilings, "rows": rows}, indent=2)
+    )
+    print(f"\ndevice: {device['name']}, {device['sm_count']} SMs, SM clock {device['sm_clock_khz'] / 1e3:.0f} MHz (max), "
+          f"driver {device['driver_version']}")  # fmt: skip
+    print(f"same-run ceilings (CuPy): copy {copy_bps / 1e12:.3f} TB/s, read {read_bps / 1e12:.3f} TB/s, "
+          f"FP32 FMA {ceilings['fp32_fma_flops'] / 1e12:.1f} TFLOP/s, FP16 GEMM {ceilings['fp16_gemm_flops'] / 1e12:.0f} TFLOP/s")  # fmt: skip
+    widths = {key: max(len(key), *(len(r[key]) for r in rows)) for key in rows[0]}
+    print("  ".join(key.ljust(width) for key, width in widths.items()))
+    for r in rows:
+        print("  ".join(r[key].ljust(width) for key, width in widths.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except PdprofError as exc:
+        raise SystemExit(f"benchmarks/kernels.py: error: {exc}") from None
