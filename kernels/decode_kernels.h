@@ -86,6 +86,59 @@ __device__ inline bool last_block_of_head(unsigned* arrivals, int head, int spli
   return last;
 }
 
+// Largest number of splits of T the merge step supports (one weight per split in shared memory).
+constexpr int kMaxSplits = 1024;
+
+// Block-wide reductions through shared memory (blockDim.x values in `scratch`).
+__device__ inline float block_reduce(float value, float* scratch, bool take_max) {
+  scratch[threadIdx.x] = value;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) {
+      const float other = scratch[threadIdx.x + stride];
+      scratch[threadIdx.x] = take_max ? fmaxf(scratch[threadIdx.x], other) : scratch[threadIdx.x] + other;
+    }
+    __syncthreads();
+  }
+  const float result = scratch[0];
+  __syncthreads();
+  return result;
+}
+
+// out[dim] = sum_s weight[s] * partial[s][dim] / denominator, by the whole block: thread t
+// sums every (blockDim/d)-th split for dim t % d with independent L2 loads (the merge
+// runs while the rest of the GPU idles, so it must not be one serial chain per dim).
+__device__ inline void merge_splits(const float* partial, const float* weight, int splits, int d,
+                                    float denominator, float* out, float* scratch) {
+  const int groups = blockDim.x / d, group = threadIdx.x / d, dim = threadIdx.x % d;
+  float sum = 0.f;
+  if (group < groups)
+    for (int s = group; s < splits; s += groups)
+      sum = fmaf(weight ? weight[s] : 1.f, load_from_l2(partial + static_cast<size_t>(s) * d + dim), sum);
+  scratch[threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.x < d) {
+    float total = 0.f;
+    for (int g = 0; g < groups; ++g) total += scratch[g * d + threadIdx.x];
+    out[threadIdx.x] = total / denominator;
+  }
+  __syncthreads();
+}
+
+// kUnroll rows t, t + rows, ... of K and V for this thread's columns; rows at or past
+// t_end read as zeros (no load issued).
+template <class Raw, class Storage, int kUnroll>
+__device__ inline void load_rows(const Storage* K, const Storage* V, size_t base, int d, int t, int rows,
+                                 int t_end, Raw (&k)[kUnroll], Raw (&v)[kUnroll]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const int row = t + u * rows;
+    const bool inside = row < t_end;
+    k[u] = inside ? *reinterpret_cast<const Raw*>(K + base + static_cast<size_t>(row) * d) : Raw{};
+    v[u] = inside ? *reinterpret_cast<const Raw*>(V + base + static_cast<size_t>(row) * d) : Raw{};
+  }
+}
+
 // The seed's decode arithmetic (out = sum_t q * k_t * v_t per KV lane), made
 // bandwidth-optimal: K and V are [kv_head][T][d] per layer.
 template <class F, int kUnroll>
@@ -106,15 +159,19 @@ decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
     qv[i] = q[head * d + g.lane * n + i];
     acc[i] = 0.f;
   }
-  for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += g.rows * kUnroll) {
+  // Rows are loaded one pass ahead of their use: kUnroll rows of K and V are in
+  // flight while the previous kUnroll are summed.
+  const int stride = g.rows * kUnroll;
+  Raw k_next[kUnroll], v_next[kUnroll];
+  load_rows<Raw>(K, V, base, d, g.t_begin + g.row, g.rows, g.t_end, k_next, v_next);
+  for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += stride) {
     Raw k[kUnroll], v[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {  // all loads first: kUnroll rows in flight
-      const int t = t0 + u * g.rows;
-      const bool inside = t < g.t_end;
-      k[u] = inside ? *reinterpret_cast<const Raw*>(K + base + static_cast<size_t>(t) * d) : Raw{};
-      v[u] = inside ? *reinterpret_cast<const Raw*>(V + base + static_cast<size_t>(t) * d) : Raw{};
+    for (int u = 0; u < kUnroll; ++u) {
+      k[u] = k_next[u];
+      v[u] = v_next[u];
     }
+    load_rows<Raw>(K, V, base, d, t0 + stride, g.rows, g.t_end, k_next, v_next);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {  // a zero row (past the end) adds nothing
       float kf[n], vf[n];
@@ -133,12 +190,9 @@ decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
     partial[(static_cast<size_t>(head) * splits + split) * d + dim] = sum;
   }
   if (!last_block_of_head(arrivals, head, splits)) return;
-  const volatile float* done = partial;
-  for (int dim = threadIdx.x; dim < d; dim += blockDim.x) {
-    float sum = 0.f;  // fixed order over splits: the result does not depend on block timing
-    for (int s = 0; s < splits; ++s) sum += done[(static_cast<size_t>(head) * splits + s) * d + dim];
-    out[head * d + dim] = sum;
-  }
+  // Fixed order over splits: the result does not depend on which block came last.
+  merge_splits(partial + static_cast<size_t>(head) * splits * d, nullptr, splits, d, 1.f, out + head * d,
+               rows_sum);
   if (threadIdx.x == 0) arrivals[head] = 0;  // ready for the next layer's launch
 }
 
@@ -172,15 +226,17 @@ decode_attention_kernel(const typename F::Storage* __restrict__ K,
       acc[h][i] = 0.f;
     }
   }
-  for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += g.rows * kUnroll) {
+  const int stride = g.rows * kUnroll;
+  Raw k_next[kUnroll], v_next[kUnroll];
+  load_rows<Raw>(K, V, base, d, g.t_begin + g.row, g.rows, g.t_end, k_next, v_next);
+  for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += stride) {
     Raw k[kUnroll], v[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int t = t0 + u * g.rows;
-      const bool inside = t < g.t_end;
-      k[u] = inside ? *reinterpret_cast<const Raw*>(K + base + static_cast<size_t>(t) * d) : Raw{};
-      v[u] = inside ? *reinterpret_cast<const Raw*>(V + base + static_cast<size_t>(t) * d) : Raw{};
+      k[u] = k_next[u];
+      v[u] = v_next[u];
     }
+    load_rows<Raw>(K, V, base, d, t0 + stride, g.rows, g.t_end, k_next, v_next);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       float kf[n], score[kG];
@@ -244,23 +300,23 @@ decode_attention_kernel(const typename F::Storage* __restrict__ K,
     __syncthreads();
   }
   if (!last_block_of_head(arrivals, head, splits)) return;
-  const volatile float* done_acc = partial_acc;
-  const volatile float* done_max_sum = partial_max_sum;
+  __shared__ float split_weight[kMaxSplits];
   for (int h = 0; h < kG; ++h) {
     const size_t first = (static_cast<size_t>(head) * kG + h) * splits;
-    float global_max = -INFINITY;
-    for (int s = 0; s < splits; ++s) global_max = fmaxf(global_max, done_max_sum[2 * (first + s)]);
-    for (int dim = threadIdx.x; dim < d; dim += blockDim.x) {
-      float numerator = 0.f, denominator = 0.f;
-      for (int s = 0; s < splits; ++s) {
-        const float split_max = done_max_sum[2 * (first + s)];
-        if (split_max == -INFINITY) continue;  // a split with no tokens
-        const float weight = exp2f(split_max - global_max);
-        numerator = fmaf(weight, done_acc[(first + s) * d + dim], numerator);
-        denominator = fmaf(weight, done_max_sum[2 * (first + s) + 1], denominator);
-      }
-      out[(head * kG + h) * d + dim] = numerator / denominator;
+    float local_max = -INFINITY;
+    for (int s = threadIdx.x; s < splits; s += blockDim.x)
+      local_max = fmaxf(local_max, load_from_l2(partial_max_sum + 2 * (first + s)));
+    const float global_max = block_reduce(local_max, row_max, true);
+    float local_sum = 0.f;
+    for (int s = threadIdx.x; s < splits; s += blockDim.x) {
+      const float split_max = load_from_l2(partial_max_sum + 2 * (first + s));
+      // A split with no tokens has max -inf and weight 0.
+      split_weight[s] = split_max == -INFINITY ? 0.f : exp2f(split_max - global_max);
+      local_sum = fmaf(split_weight[s], load_from_l2(partial_max_sum + 2 * (first + s) + 1), local_sum);
     }
+    const float denominator = block_reduce(local_sum, row_sum, false);  // its barrier publishes split_weight
+    merge_splits(partial_acc + first * d, split_weight, splits, d, denominator, out + (head * kG + h) * d,
+                 rows_sum);
   }
   if (threadIdx.x == 0) arrivals[head] = 0;
 }

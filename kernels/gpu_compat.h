@@ -50,6 +50,8 @@
 #define gpuGraphDestroy hipGraphDestroy
 // Wavefronts are 64 lanes on CDNA; the kernels only shuffle within groups of <= 32.
 #define lane_shfl_xor(value, mask, width) __shfl_xor((value), (mask), (width))
+// Another block's results, read past this CU's cache (written before its fence).
+__device__ inline float load_from_l2(const float* p) { return *static_cast<const volatile float*>(p); }
 // Deprecated in favour of rocTX, but still the only call that brackets a range
 // for every ROCm profiler generation.
 #pragma clang diagnostic push
@@ -101,6 +103,9 @@ inline hipError_t gpuProfilerStop() { return hipProfilerStop(); }
 #define gpuGraphExecDestroy cudaGraphExecDestroy
 #define gpuGraphDestroy cudaGraphDestroy
 #define lane_shfl_xor(value, mask, width) __shfl_xor_sync(0xffffffffu, (value), (mask), (width))
+// Another block's results, read from L2 (never a stale L1 line); unlike a volatile
+// read, independent loads of this kind stay in flight together.
+#define load_from_l2(p) __ldcg(p)
 #define gpuProfilerStart cudaProfilerStart
 #define gpuProfilerStop cudaProfilerStop
 #define PDPROF_BACKEND "cuda"

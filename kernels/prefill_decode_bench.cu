@@ -191,11 +191,12 @@ Params parse_args(int argc, char** argv) {
   const int d = p.H / p.heads;
   if (variant->decode == DecodeKernel::kv_stream || variant->decode == DecodeKernel::attention) {
     const int per_load = elements_per_thread(*variant);
-    const int lanes = d / per_load;
-    if (d % per_load != 0 || lanes < 2 || lanes > 32 || (lanes & (lanes - 1)) != 0)
-      usage_error("variant " + p.variant + " needs a head dim (--H / --heads) of " +
-                  std::to_string(2 * per_load) + " to " + std::to_string(32 * per_load) +
-                  ", a power of two; got " + std::to_string(d));
+    // A row spans 2..32 lanes of one warp; the merge gives each of the block's threads one dim.
+    const int lanes = d / per_load, largest = std::min(32 * per_load, kDecodeThreads);
+    if (d % per_load != 0 || lanes < 2 || d > largest || (lanes & (lanes - 1)) != 0)
+      usage_error("variant " + p.variant + " needs a head dim (--H / --heads) that is a power of two from " +
+                  std::to_string(2 * per_load) + " to " + std::to_string(largest) + ", got " +
+                  std::to_string(d));
   }
   if (variant->decode == DecodeKernel::attention) {
     const int group = p.heads / p.kv_heads;
@@ -452,7 +453,7 @@ struct Decode {
     else
       GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(
           &blocks_per_sm, decode_kv_stream_kernel<F, kUnrollStream>, kDecodeThreads, 0));
-    const int wanted = std::max(1, sm_count * std::max(1, blocks_per_sm) / p.kv_heads);
+    const int wanted = std::min(kMaxSplits, std::max(1, sm_count * std::max(1, blocks_per_sm) / p.kv_heads));
     tokens_per_split = div_up(div_up(p.T, wanted), granule) * granule;
     splits = div_up(p.T, tokens_per_split);
     float* partial = allocate<float>(static_cast<size_t>(p.heads) * splits * d);

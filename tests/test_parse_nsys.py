@@ -341,7 +341,8 @@ def test_forcing_nsys_on_ncu_output_fails() -> None:
 def test_profile_and_stats_commands_are_argv_lists(tmp_path: Path) -> None:
     report = tmp_path / "nsys"
     assert nsys.profile_command(Path("bench"), POINT, report, warmup=2, repeats=10) == [
-        "nsys", "profile", "-t", "cuda,nvtx", "--force-overwrite", "true", "-o", str(report), "bench",
+        "nsys", "profile", "-t", "cuda,nvtx", "--cuda-graph-trace=node",
+        "--force-overwrite", "true", "-o", str(report), "bench",
         *POINT.bench_args(), "--warmup", "2", "--mode", "time", "--repeats", "10",
     ]  # fmt: skip
     assert nsys.stats_command(tmp_path / "r.nsys-rep", tmp_path / "nsys") == [

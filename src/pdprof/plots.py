@@ -369,13 +369,19 @@ def _draw_scaling(ax: Any, data: pd.DataFrame, x: str, xlabel: str, per: str) ->
     sns.scatterplot(data=data, x=x, y="step_time_ns", hue="variant", palette=colors, ax=ax, zorder=3, s=36)
     for variant, sweep in data.groupby("variant", sort=True):
         slope, r2 = sweep[f"fit_slope_ns_per_{x}"].iloc[0], sweep["fit_r2"].iloc[0]
+        if math.isnan(slope):  # a single point: nothing to fit
+            continue
         label = f"{variant} fit: {_duration_text(slope)} per {per}, R² = {r2:.4f}"
         ax.plot(sweep[x], sweep["fit_step_time_ns"], color=colors[variant], linewidth=1.2, label=label)
     ax.set(xlabel=xlabel, ylabel="step time [ms]")
     ax.xaxis.set_major_formatter(_formatter(lambda v: f"{v:,.0f}"))
+    times = data["step_time_ns"]
+    if times.max() > 20 * times.min():  # variants orders of magnitude apart: all stay visible
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(_formatter(lambda v: f"{v / 1e6:g}"))
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left")
+    _legend_outside(ax)
 
 
 def _draw_decode_time(ax: Any, data: pd.DataFrame, limits: Limits) -> str:
@@ -441,24 +447,28 @@ def _legend_outside(ax: Any) -> None:
 def _draw_bandwidth(ax: Any, data: pd.DataFrame, limits: Limits) -> str:
     sns = _seaborn()
     low, high = limits.bandwidth_band
-    ax.axhspan(low, high, color=BAND_COLORS["good"], alpha=0.12, linewidth=0,
+    ax.axhspan(low, min(high, 1.0), color=BAND_COLORS["good"], alpha=0.12, linewidth=0,
                label=f"criterion {low:.0%}–{high:.0%} of peak")  # fmt: skip
     sources = {"bench": "bench: KV bytes / step time", "ncu": "ncu: DRAM bytes / kernel time"}
+    markers = {sources["bench"]: "o", sources["ncu"]: "X"}
     shown = data.assign(measured=data["source"].map(sources))
-    palette = {sources[s]: color for s, color in SOURCE_COLORS.items()}
-    sns.scatterplot(data=shown, x="T", y="fraction", hue="measured", palette=palette, ax=ax, s=36, zorder=3)
-    medians = shown.groupby(["measured", "T"], sort=True)["fraction"].median().reset_index()
-    for measured, line in medians.groupby("measured", sort=True):
-        ax.plot(line["T"], line["fraction"], color=palette[measured], linewidth=1)
+    variants = sorted(shown["variant"].unique())
+    colors = dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
+    sns.scatterplot(data=shown, x="T", y="fraction", hue="variant", style="measured", markers=markers,
+                    palette=colors, ax=ax, s=40, zorder=3)  # fmt: skip
+    medians = shown.groupby(["variant", "measured", "T"], sort=True)["fraction"].median().reset_index()
+    for (variant, measured), line in medians.groupby(["variant", "measured"], sort=True):
+        style = "-" if measured == sources["bench"] else ":"
+        ax.plot(line["T"], line["fraction"], color=colors[variant], linewidth=1, linestyle=style)
     floor = 10 ** math.floor(math.log10(data["fraction"][data["fraction"] > 0].min() / 2))
-    ax.set(xscale="log", yscale="log", ylim=(floor, 1))
+    ax.set(xscale="log", yscale="log", ylim=(floor, max(1.0, float(data["fraction"].max()) * 1.2)))
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(data["T"].unique()))
     ax.xaxis.set_major_formatter(_formatter(lambda v: f"{v:,.0f}"))
     ax.xaxis.set_minor_formatter(_formatter(lambda v: ""))
     ax.yaxis.set_major_formatter(_formatter(lambda v: f"{v * 100:g} %"))
     ax.set(xlabel="context length T [tokens]", ylabel=f"fraction of the {limits.peak_dram_source} DRAM peak")
-    ax.legend(loc="center right", fontsize=8, title="decode bandwidth")
+    _legend_outside(ax)
     return "Decode bandwidth vs T"
 
 

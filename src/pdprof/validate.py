@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pdprof import model
+from pdprof.variants import VARIANTS
 from pdprof.report import format_number
 
 SCHEMA = "pdprof.validation/1"
@@ -69,7 +70,7 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     "decode_min_dram_pct": 30.0,
     "prefill_min_sm_pct": 50.0,
     "bandwidth_fraction_min": 0.30,
-    "bandwidth_fraction_max": 0.80,
+    "bandwidth_fraction_max": 1.05,
     "linearity_min_r2": 0.98,
     "peak_dram_bandwidth": None,
     "peak_fp32_flops": None,
@@ -187,16 +188,37 @@ def _all_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:
     variants = _unique_strings(df["variant"])
     if len(variants) <= 1:
         # Stable ids for the common single-variant case (also yields SKIPs for empty data).
-        return _variant_checks(df, limits)
+        return _phases_of(variants[0], _variant_checks(df, limits)) if variants else _variant_checks(df, limits)
     checks = []
     for variant in variants:
-        for check in _variant_checks(df[df["variant"] == variant], limits):
+        for check in _phases_of(variant, _variant_checks(df[df["variant"] == variant], limits)):
             checks.append(
                 dataclasses.replace(
                     check, id=f"{check.id}[{variant}]", details={"variant": variant, **check.details}
                 )
             )
     return checks
+
+
+def _phases_of(variant: str, checks: list[Check]) -> list[Check]:
+    """A variant without a kernel for a phase: that phase's checks say so instead of "no rows"."""
+    spec = VARIANTS.get(variant)
+    if spec is None:
+        return checks
+    reason = "Variant {variant} has no {phase} kernel (it runs {phases} only), so this check does not apply."
+    return [
+        dataclasses.replace(
+            check,
+            status="SKIP",
+            measured=None,
+            explanation=reason.format(variant=variant, phase=check.phase, phases=" and ".join(spec.phases)),
+            details={},
+            diagnosis="",
+        )
+        if check.phase in ("prefill", "decode") and check.phase not in spec.phases
+        else check
+        for check in checks
+    ]
 
 
 def _variant_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+DECODE_THREADS = 256  # kDecodeThreads: the split merge gives each thread of a block one head dim
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -40,10 +42,10 @@ def shape_problem(variant: str, H: int, heads: int, kv_heads: int) -> str | None
     spec = VARIANTS[variant]
     head_dim = H // heads
     lanes = head_dim // spec.elements_per_thread
+    low, high = 2 * spec.elements_per_thread, min(32 * spec.elements_per_thread, DECODE_THREADS)
     if spec.elements_per_thread > 1 and (
-        head_dim % spec.elements_per_thread or not 2 <= lanes <= 32 or lanes & (lanes - 1)
+        head_dim % spec.elements_per_thread or lanes < 2 or head_dim > high or lanes & (lanes - 1)
     ):
-        low, high = 2 * spec.elements_per_thread, 32 * spec.elements_per_thread
         return f"variant {variant} needs a head dim (H/heads) that is a power of two from {low} to {high}, got {head_dim}"
     if spec.group_sizes and heads // kv_heads not in spec.group_sizes:
         sizes = ", ".join(map(str, spec.group_sizes))

@@ -456,7 +456,8 @@ STDOUT_NAME = "nsys_stdout.txt"
 def profile_command(binary: Path, point: Point, report: Path, warmup: int, repeats: int) -> list[str]:
     """nsys argv: CUDA API and NVTX tracing of one timed benchmark run."""
     return [
-        "nsys", "profile", "-t", "cuda,nvtx", "--force-overwrite", "true", "-o", str(report),
+        "nsys", "profile", "-t", "cuda,nvtx", "--cuda-graph-trace=node",  # graph kernels, not one graph bar
+        "--force-overwrite", "true", "-o", str(report),
         str(binary), *point.bench_args(),
         "--warmup", str(warmup), "--mode", "time", "--repeats", str(repeats),
     ]  # fmt: skip
