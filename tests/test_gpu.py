@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pdprof import build, config, parse, run
+from pdprof import build, config, parse, run, variants
 from pdprof.profilers import ncu
 
 pytestmark = pytest.mark.gpu
@@ -34,12 +34,31 @@ def bench_binary(tmp_path_factory) -> Path:
 
 def test_timing_run_reports_finite_times_and_the_decode_byte_count(bench_binary, tmp_path):
     result = run.run_bench(bench_binary, SMALL, tmp_path / "bench.json", warmup=2, repeats=5, timeout_s=120)
-    assert result["checks"] == {"prefill_output_finite": True, "decode_output_finite": True}
+    checks = result["checks"]
+    assert checks["prefill_output_finite"] is True and checks["decode_output_finite"] is True
+    assert checks["prefill_reference_rel_error"] < checks["reference_tolerance"]
+    assert checks["decode_reference_rel_error"] < checks["reference_tolerance"]
     assert len(result["decode"]["ms_all"]) == 5
     d = SMALL.H // SMALL.heads
     assert result["decode"]["kv_bytes_per_step"] == SMALL.L * SMALL.T * d * SMALL.kv_heads * 2 * 4
     assert result["prefill"]["ms_min"] <= result["prefill"]["ms_median"] <= result["prefill"]["ms_max"]
     assert json.loads((tmp_path / "bench.json").read_text())["params"]["T"] == SMALL.T
+
+
+@pytest.mark.parametrize("variant", sorted(set(variants.VARIANTS) - {"seed"}))
+def test_every_variant_matches_its_float64_reference(bench_binary, tmp_path, variant):
+    # T = 1000 is no multiple of any split: the masked tail of the last split is exercised.
+    point = config.Point(variant, 3, 1024, 8, 2, 1000, 64)
+    result = run.run_bench(bench_binary, point, tmp_path / "bench.json", warmup=1, repeats=3, timeout_s=120)
+    spec = variants.VARIANTS[variant]
+    assert result["phases"] == list(spec.phases)
+    checks = result["checks"]
+    for phase in ("prefill", "decode"):
+        assert checks[f"{phase}_output_finite"] is True
+        assert checks[f"{phase}_reference_rel_error"] < checks["reference_tolerance"]
+        assert (result[phase] is None) == (phase not in spec.phases)
+    if "decode" in spec.phases:  # every layer's own K and V, read once per step
+        assert result["decode"]["kv_bytes_per_step"] == 3 * 2 * 2 * 1000 * 128 * spec.kv_bytes
 
 
 def test_bad_arguments_exit_2_with_a_message(bench_binary):
