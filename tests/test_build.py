@@ -55,7 +55,12 @@ def test_kv_storage_formats_round_trip_on_the_host(nvcc, tmp_path):
     """fp8 e4m3 / bf16 coding in kernels/kv_formats.h, which the float64 reference relies on."""
     repo = SOURCE.parents[1]
     out = tmp_path / "formats_check"
-    argv = ["nvcc", "-std=c++17", f"-I{repo / 'kernels'}", str(repo / "tests" / "kernel_host" / "formats_check.cu")]
+    argv = [
+        "nvcc",
+        "-std=c++17",
+        f"-I{repo / 'kernels'}",
+        str(repo / "tests" / "kernel_host" / "formats_check.cu"),
+    ]
     subprocess.run([*argv, "-o", str(out)], check=True, capture_output=True, timeout=300)
     done = subprocess.run([str(out)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout

@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from pdprof import model
-from pdprof.variants import VARIANTS
 from pdprof.report import format_number
+from pdprof.variants import VARIANTS
 
 SCHEMA = "pdprof.validation/1"
 STATUSES = ("PASS", "FAIL", "WARN", "SKIP")
@@ -188,7 +188,9 @@ def _all_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:
     variants = _unique_strings(df["variant"])
     if len(variants) <= 1:
         # Stable ids for the common single-variant case (also yields SKIPs for empty data).
-        return _phases_of(variants[0], _variant_checks(df, limits)) if variants else _variant_checks(df, limits)
+        return (
+            _phases_of(variants[0], _variant_checks(df, limits)) if variants else _variant_checks(df, limits)
+        )
     checks = []
     for variant in variants:
         for check in _phases_of(variant, _variant_checks(df[df["variant"] == variant], limits)):
