@@ -371,6 +371,23 @@ def test_several_gpus_raise_and_validate_by_gpu_splits_them():
     assert results[GPU]["gpu"] == [GPU]
 
 
+def test_a_calibration_applies_to_its_card_whatever_the_results_slug():
+    """A bundle replayed under its folder's name (nvidia-h100-80gb-hbm3-kernels) keeps its card's peaks."""
+    df = make_dataset(gpu="nvidia-h100-80gb-hbm3-kernels", decode_bw=1500e9)
+    calibration = {"device": {"name": GPU_NAME}, "read_bandwidth": 2000e9}
+    result = validate_by_gpu(df, calibrations={GPU_NAME: calibration})["nvidia-h100-80gb-hbm3-kernels"]
+    check = checks_by_id(result)["decode_bandwidth_fraction"]
+    assert check["details"]["peak_bytes_per_s"] == 2000e9
+    assert check["measured"] == pytest.approx(75.0)
+    other_card = validate_by_gpu(df, calibrations={"NVIDIA A100-SXM4-80GB": calibration})
+    assert (
+        checks_by_id(other_card["nvidia-h100-80gb-hbm3-kernels"])["decode_bandwidth_fraction"]["details"][
+            "peak_source"
+        ]
+        != "measured read bandwidth (calibration)"
+    )
+
+
 def test_several_variants_suffix_check_ids():
     df = pd.concat([make_dataset(), make_dataset(variant="opt", decode_dram=60.0)], ignore_index=True)
     checks = checks_by_id(validate(df))

@@ -167,12 +167,12 @@ def _thresholds(args: argparse.Namespace) -> dict | None:
 
 
 def _calibrations(paths: list[str]) -> dict[str, dict]:
-    """Calibration results (pdprof calibrate) by GPU slug of their device."""
+    """Calibration results (pdprof calibrate) by the name of the device they measured."""
     found = {}
     for path in paths:
         result = json.loads(Path(path).read_text())
         if "device" in result:  # a skipped calibration says why and holds no peaks
-            found[gpu.slugify(result["device"]["name"])] = result
+            found[result["device"]["name"]] = result
     return found
 
 
@@ -221,8 +221,9 @@ def _cmd_figures(args: argparse.Namespace) -> None:
     calibrations = _calibrations(args.calibration)
     for slug in sorted(frame["gpu"].unique()):
         rows = frame[frame["gpu"] == slug]
+        calibration = validate.calibration_of(rows, calibrations)
         limits = plots.resolve_limits(
-            rows, thresholds, args.peak_dram_bandwidth, args.peak_flops, calibrations.get(slug)
+            rows, thresholds, args.peak_dram_bandwidth, args.peak_flops, calibration
         )
         out_dir = Path(args.out_dir.replace("{gpu}", slug))
         paths = plots.write_figures(rows, out_dir, limits, args.format or plots.FORMATS)

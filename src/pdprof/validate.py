@@ -173,12 +173,23 @@ def validate(
 def validate_by_gpu(
     df: pd.DataFrame, thresholds: dict | None = None, calibrations: dict[str, dict] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """validate() for each GPU slug in *df*, keyed by slug; *calibrations* keyed by slug too."""
+    """validate() for each GPU slug in *df*, keyed by slug.
+
+    *calibrations* are keyed by the calibrated device's name: a results folder may carry any
+    slug (gpu_slug, a bundle's folder name), the card's name is what ties the two together.
+    """
     calibrations = calibrations or {}
-    return {
-        gpu: validate(df[df["gpu"] == gpu], thresholds, calibrations.get(gpu))
-        for gpu in _unique_strings(df["gpu"])
-    }
+    results = {}
+    for gpu in _unique_strings(df["gpu"]):
+        rows = df[df["gpu"] == gpu]
+        results[gpu] = validate(rows, thresholds, calibration_of(rows, calibrations))
+    return results
+
+
+def calibration_of(rows: pd.DataFrame, calibrations: dict[str, dict]) -> dict | None:
+    """The calibration of the one card *rows* were measured on, if one was given."""
+    names = _unique_strings(rows["gpu_name"]) if "gpu_name" in rows else []
+    return calibrations.get(names[0]) if len(names) == 1 else None
 
 
 # --------------------------------------------------------------------------- orchestration
