@@ -167,12 +167,12 @@ def _thresholds(args: argparse.Namespace) -> dict | None:
 
 
 def _calibrations(paths: list[str]) -> dict[str, dict]:
-    """Calibration results (pdprof calibrate) by the name of the device they measured."""
+    """Calibration results (pdprof calibrate) by the folder holding them: results/<gpu>, captures/<gpu>."""
     found = {}
     for path in paths:
         result = json.loads(Path(path).read_text())
         if "device" in result:  # a skipped calibration says why and holds no peaks
-            found[result["device"]["name"]] = result
+            found[Path(path).resolve().parent.name] = result
     return found
 
 
@@ -221,7 +221,7 @@ def _cmd_figures(args: argparse.Namespace) -> None:
     calibrations = _calibrations(args.calibration)
     for slug in sorted(frame["gpu"].unique()):
         rows = frame[frame["gpu"] == slug]
-        calibration = validate.calibration_of(rows, calibrations)
+        calibration = validate.calibration_of(slug, rows, calibrations)
         limits = plots.resolve_limits(
             rows, thresholds, args.peak_dram_bandwidth, args.peak_flops, calibration
         )

@@ -173,23 +173,27 @@ def validate(
 def validate_by_gpu(
     df: pd.DataFrame, thresholds: dict | None = None, calibrations: dict[str, dict] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """validate() for each GPU slug in *df*, keyed by slug.
-
-    *calibrations* are keyed by the calibrated device's name: a results folder may carry any
-    slug (gpu_slug, a bundle's folder name), the card's name is what ties the two together.
-    """
+    """validate() for each GPU slug in *df*, keyed by slug; see calibration_of for *calibrations*."""
     calibrations = calibrations or {}
     results = {}
     for gpu in _unique_strings(df["gpu"]):
         rows = df[df["gpu"] == gpu]
-        results[gpu] = validate(rows, thresholds, calibration_of(rows, calibrations))
+        results[gpu] = validate(rows, thresholds, calibration_of(gpu, rows, calibrations))
     return results
 
 
-def calibration_of(rows: pd.DataFrame, calibrations: dict[str, dict]) -> dict | None:
-    """The calibration of the one card *rows* were measured on, if one was given."""
+def calibration_of(slug: str, rows: pd.DataFrame, calibrations: dict[str, dict]) -> dict | None:
+    """The calibration for the results *slug*, from *calibrations* keyed by the folder holding them.
+
+    The pipeline writes results/<slug>/calibration.json and bundles keep captures/<slug>/, so
+    the folder name is the slug. Otherwise a calibration of the card the rows were measured on
+    is taken, if exactly one was given: a results folder may carry any slug (gpu_slug).
+    """
+    if slug in calibrations:
+        return calibrations[slug]
     names = _unique_strings(rows["gpu_name"]) if "gpu_name" in rows else []
-    return calibrations.get(names[0]) if len(names) == 1 else None
+    same_card = [c for c in calibrations.values() if len(names) == 1 and c["device"]["name"] == names[0]]
+    return same_card[0] if len(same_card) == 1 else None
 
 
 # --------------------------------------------------------------------------- orchestration
