@@ -71,6 +71,7 @@ def main() -> int:
     for T in (2048, 4096, 8192, 16384, 32768):
         cases += [point("kv_stream", T), point("attention", T)]
     cases += [point("kv_stream_fp8", 32768), point("attention_fp8", 32768), point("graph", 16384)]
+    cases += [point("gemm", 2048)]  # the CuPy runner (cuBLAS), via variants.program
     for p in cases:
         results[p.id] = bench(binary, out, p, args.repeats)
     device = results[cases[0].id]["device"]
@@ -104,7 +105,10 @@ def main() -> int:
         ok = rate >= 0.9 * fp32_peak if variant == "fma_ilp" else None
         rows.append(row(f"{variant} prefill", "T=2048 iters=1024", f"{rate / 1e12:.1f} TFLOP/s = "
                         f"{rate / fp32_peak:.1%} of peak", f">= 90% of {fp32_peak / 1e12:.1f}", ok))  # fmt: skip
-    rows.append(row("gemm prefill", "T=2048", "not implemented", ">= 90% of cuBLAS square GEMM", None))
+    gemm = results[point("gemm", 2048).id]["prefill"]["flops_per_s"]
+    square = ceilings["fp16_gemm_flops"]
+    rows.append(row("gemm prefill", "fp16 T=2048", f"{gemm / 1e12:.0f} TFLOP/s = {gemm / square:.1%} of "
+                    f"{square / 1e12:.0f} (8192^3)", ">= 90% of cuBLAS square GEMM", gemm >= 0.9 * square))  # fmt: skip
 
     if args.nsys:
         stream_gap = decode_gap_ns(binary, out, point("kv_stream", 16384))

@@ -4,8 +4,6 @@
 // block to finish a KV head reduces the per-split partials (no second launch).
 #pragma once
 
-#include <type_traits>
-
 #include "kv_formats.h"
 
 constexpr int kDecodeThreads = 256;
@@ -18,8 +16,12 @@ __host__ __device__ constexpr int elements_in() { return static_cast<int>(sizeof
 
 template <class F>
 using StreamLoad = uint4;
+template <bool kFirst, class A, class B>
+struct Choose { using type = A; };
+template <class A, class B>
+struct Choose<false, A, B> { using type = B; };
 template <class F>
-using AttentionLoad = typename std::conditional<sizeof(typename F::Storage) == 1, uint2, uint4>::type;
+using AttentionLoad = typename Choose<sizeof(typename F::Storage) == 1, uint2, uint4>::type;
 
 __device__ inline void words_of(const uint4& raw, uint32_t* words) {
   words[0] = raw.x; words[1] = raw.y; words[2] = raw.z; words[3] = raw.w;

@@ -5,9 +5,18 @@
 // reference decodes exactly the values the kernels read.
 #pragma once
 
+#ifdef __CUDACC_RTC__
+// NVRTC (the CuPy runner, pdprof.cupy_bench) has no C++ library headers.
+typedef unsigned char uint8_t;
+typedef unsigned short uint16_t;
+typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+#define INFINITY __int_as_float(0x7f800000)
+#else
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#endif
 
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
 #define PDPROF_DEVICE_PASS 1

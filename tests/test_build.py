@@ -68,7 +68,8 @@ def test_kv_storage_formats_round_trip_on_the_host(nvcc, tmp_path):
 
 
 def test_benchmark_variants_match_the_schema_and_the_python_table(nvcc, tmp_path):
-    """kVariants in the .cu, the config schema's enum and pdprof.variants name the same variants."""
+    """kVariants in the .cu, the config schema's enum and pdprof.variants name the same variants
+    (gemm runs in the CuPy runner only)."""
     import yaml
 
     from pdprof import variants
@@ -80,4 +81,23 @@ def test_benchmark_variants_match_the_schema_and_the_python_table(nvcc, tmp_path
     listed = next(line for line in done.stderr.splitlines() if line.startswith("variants: "))
     in_binary = listed.removeprefix("variants: ").split(", ")
     schema = yaml.safe_load((SOURCE.parents[1] / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    assert in_binary == schema["$defs"]["variant_name"]["enum"] == list(variants.VARIANTS)
+    assert schema["$defs"]["variant_name"]["enum"] == list(variants.VARIANTS)
+    assert in_binary == [name for name, spec in variants.VARIANTS.items() if spec.runner == "binary"]
+
+
+def test_without_nvcc_but_with_cupy_the_build_is_an_nvrtc_launcher(monkeypatch, tmp_path):
+    """The NVRTC runner takes the benchmark's flags: bad ones exit 2 before CuPy is even imported."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvcc
+    monkeypatch.setattr(build.importlib.util, "find_spec", lambda name: object() if name == "cupy" else None)
+    out = tmp_path / "bench"
+    assert build.build("cuda", SOURCE, out, "sm_90", ["-O3"])[1:] == ["-m", "pdprof.cupy_bench"]
+    assert out.stat().st_mode & 0o111
+    done = subprocess.run(
+        [str(out), "--T", "-5"], capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}
+    )
+    assert done.returncode == 2
+    assert "--T: needs a positive integer, got '-5'" in done.stderr
+    done = subprocess.run(
+        [str(out), "--variant", "gemm", "--heads", "5"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "--H must be divisible by --heads" in done.stderr

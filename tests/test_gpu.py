@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from pdprof import build, config, parse, run, variants
+from pdprof import build, config, cupy_bench, parse, run, variants
 from pdprof.profilers import ncu
 
 pytestmark = pytest.mark.gpu
@@ -96,3 +97,26 @@ def test_calibration_measures_ceilings_of_this_gpu():
     assert 0 < result["copy_bandwidth"] < 2.2 * result["read_bandwidth"]
     assert result["fp16_gemm_flops"] > result["fp32_fma_flops"] > 0  # tensor cores beat the FMA pipes
     assert result["device"]["l2_bytes"] > 0 and result["device"]["sm_count"] > 0
+
+
+@pytest.mark.parametrize("variant", [*cupy_bench.NVRTC_VARIANTS, "gemm"])
+def test_the_cupy_runner_matches_its_float64_reference_and_the_benchmarks_result(
+    bench_binary, tmp_path, variant
+):
+    pytest.importorskip("cupy")
+    point = config.Point(variant, 3, 1024, 8, 2, 1000, 64)
+    argv = [sys.executable, "-m", "pdprof.cupy_bench", *point.bench_args(), "--warmup", "1", "--repeats", "3"]
+    result = run.result_line(run.run_checked(argv, 300, f"cupy runner {variant}"))
+    run.check_result(result)
+    assert result["backend"] == "cuda-nvrtc" and result["phases"] == list(variants.VARIANTS[variant].phases)
+    checks = result["checks"]
+    for phase in result["phases"]:
+        assert checks[f"{phase}_reference_rel_error"] < checks["reference_tolerance"]
+    if variant != "gemm":  # the compiled benchmark counts the same bytes and FLOPs
+        compiled = run.run_bench(
+            bench_binary, point, tmp_path / "bench.json", warmup=1, repeats=3, timeout_s=120
+        )
+        for phase in result["phases"]:
+            assert result[phase]["kernel_flops"] == compiled[phase]["kernel_flops"]
+        if "decode" in result["phases"]:
+            assert result["decode"]["kv_bytes_per_step"] == compiled["decode"]["kv_bytes_per_step"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shlex
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from pdprof import gpu, tools
@@ -33,8 +37,14 @@ def compile_command(backend: str, source: Path, output: Path, arch: str, flags: 
 
 
 def build(backend: str, source: Path, output: Path, arch: str, flags: list[str]) -> list[str]:
-    """Compile to a temporary name and move it into place; returns the command run."""
+    """Compile to a temporary name and move it into place; returns the command run.
+
+    CUDA without nvcc but with CuPy: *output* becomes a launcher of the NVRTC runner
+    (pdprof.cupy_bench), which compiles the same kernels at run time and prints the same result.
+    """
     compiler, how_to_get, pattern, minimum = COMPILERS[backend]
+    if backend == "cuda" and shutil.which(compiler) is None and importlib.util.find_spec("cupy") is not None:
+        return write_nvrtc_launcher(output)
     tools.require(compiler, how_to_get, pattern=pattern, minimum=minimum)
     env = dict(os.environ)
     if backend == "hip":
@@ -45,5 +55,19 @@ def build(backend: str, source: Path, output: Path, arch: str, flags: list[str])
         done = subprocess.run(argv, env=env)
         if done.returncode != 0:
             raise ToolError(f"{compiler} failed with exit code {done.returncode} compiling {source}")
+        tmp.chmod(0o755)
+    return argv
+
+
+def write_nvrtc_launcher(output: Path) -> list[str]:
+    """An executable at *output* that runs `python -m pdprof.cupy_bench` with this interpreter."""
+    src = Path(__file__).resolve().parents[1]
+    argv = [sys.executable, "-m", "pdprof.cupy_bench"]
+    print(f"nvcc not found, CuPy is installed: {output} runs the kernels through NVRTC ({' '.join(argv)})")
+    with atomic_output(output) as tmp:
+        tmp.write_text(
+            "#!/bin/sh\n# Written by pdprof build: no nvcc here, so NVRTC (CuPy) compiles the kernels at run time.\n"
+            f'PYTHONPATH={shlex.quote(str(src))}${{PYTHONPATH:+:$PYTHONPATH}} exec {shlex.join(argv)} "$@"\n'
+        )
         tmp.chmod(0o755)
     return argv

@@ -84,7 +84,7 @@ def check_result(result: dict) -> None:
 
 def bench_command(binary: Path, point: Point, warmup: int, repeats: int) -> list[str]:
     return [
-        str(binary), *point.bench_args(), "--warmup", str(warmup),
+        *variants.program(binary, point.variant), *point.bench_args(), "--warmup", str(warmup),
         "--repeats", str(repeats), "--mode", "time",
     ]  # fmt: skip
 

@@ -7,7 +7,9 @@ VARIANTS, so the three cannot drift apart.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 DECODE_THREADS = 256  # kDecodeThreads: the split merge gives each thread of a block one head dim
 
@@ -20,6 +22,7 @@ class Variant:
     group_sizes: tuple[int, ...] | None  # heads/kv_heads the kernel supports; None: any
     elements_per_thread: int  # K/V elements one thread loads per row (head_dim constraint)
     summary: str
+    runner: str = "binary"  # "binary": kernels/prefill_decode_bench.cu; "cupy": pdprof.cupy_bench only
 
 
 VARIANTS = {
@@ -34,7 +37,16 @@ VARIANTS = {
                          "GQA decode attention, flash-decoding split over T, bf16 K/V"),
     "attention_fp8": Variant(("decode",), 1, True, (1, 2, 4, 8), 8, "attention over fp8 (e4m3) K/V"),
     "graph": Variant(("decode",), 2, True, None, 8, "kv_stream with the L-layer step replayed as a CUDA graph"),
+    "gemm": Variant(("prefill",), 0, False, None, 1,
+                    "the prefill's QKV, O and MLP projections as cuBLAS GEMMs (CuPy, fp16)", runner="cupy"),
 }  # fmt: skip
+
+
+def program(binary: str | Path, variant: str) -> list[str]:
+    """The argv prefix that runs *variant*: the compiled benchmark, or the CuPy runner for its variants."""
+    if VARIANTS[variant].runner == "cupy":
+        return [sys.executable, "-m", "pdprof.cupy_bench"]
+    return [str(binary)]
 
 
 def shape_problem(variant: str, H: int, heads: int, kv_heads: int) -> str | None:

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pdprof import tools
+from pdprof import tools, variants
 from pdprof.config import Point
 from pdprof.errors import PointFailed, ProfilerOutputError, ToolError
 from pdprof.fsutil import atomic_output, write_json
@@ -458,7 +458,7 @@ def profile_command(binary: Path, point: Point, report: Path, warmup: int, repea
     return [
         "nsys", "profile", "-t", "cuda,nvtx", "--cuda-graph-trace=node",  # graph kernels, not one graph bar
         "--force-overwrite", "true", "-o", str(report),
-        str(binary), *point.bench_args(),
+        *variants.program(binary, point.variant), *point.bench_args(),
         "--warmup", str(warmup), "--mode", "time", "--repeats", str(repeats),
     ]  # fmt: skip
 
