@@ -54,14 +54,16 @@ struct Bf16 {
   }
 };
 
-// fp8 e4m3 (OCP "FN" flavour: bias 7, no infinities, 448 largest). Shifting its
-// exponent and mantissa into an fp32's positions and scaling by 2^(127-7) gives
-// the value for normal and subnormal codes alike.
+// fp8 e4m3 (OCP "FN" flavour: bias 7, no infinities, 448 largest). Normal codes are
+// rebiased into an fp32 (bias 127); subnormal ones are mantissa * 2^-9, computed
+// without an fp32 denormal, which a flush-to-zero build (NVRTC's) would lose.
 struct Fp8E4M3 {
   using Storage = uint8_t;
   static constexpr const char* name = "fp8_e4m3";
   __host__ __device__ static float decode(uint32_t bits) {
-    return float_of_bits(((bits & 0x80u) << 24) | ((bits & 0x7Fu) << 20)) * 0x1p120f;
+    const uint32_t exponent = (bits >> 3) & 0xFu, mantissa = bits & 0x7u, sign = (bits & 0x80u) << 24;
+    if (exponent != 0u) return float_of_bits(sign | (exponent + 120u) << 23 | mantissa << 20);
+    return float_of_bits(sign | bits_of_float(static_cast<float>(mantissa) * 0x1p-9f));
   }
   __host__ __device__ static Storage encode(float value) {
     const uint32_t sign = value < 0.f ? 0x80u : 0u;

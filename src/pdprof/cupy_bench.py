@@ -21,6 +21,7 @@ arguments, 3 GPU error, 4 output check failed.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import statistics
@@ -160,7 +161,11 @@ def module(cp):
         names += [f"init_kv_kernel<{fmt}>", f"decode_kv_stream_kernel<{fmt}, {UNROLL['kv_stream']}>"]
         names += [f"decode_attention_kernel<{fmt}, {g}, {UNROLL['attention']}>" for g in (1, 2, 4, 8)]
     options = ("-std=c++17", f"-I{KERNELS}")
-    return cp.RawModule(code=NVRTC_PRELUDE, options=options, name_expressions=names)
+    # CuPy caches compiled modules by their source text: the headers' hash makes an edit recompile.
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sorted(KERNELS.glob("*.h")))).hexdigest()
+    return cp.RawModule(
+        code=f"// kernels/*.h {digest}\n{NVRTC_PRELUDE}", options=options, name_expressions=names
+    )
 
 
 def blocks_per_sm(cp, kernel, sm_count: int) -> int:
