@@ -4,8 +4,9 @@ Profilers scale values for humans ("536.93 Mbyte", "3.55 ms", "1.98 Ghz",
 "68,719,476,736"). Analysis needs one unit per quantity, so every value is
 converted to a base unit: byte, ns, hz, byte/second, and plain count words
 (cycle, inst, sector, ...). Units are resolved through lookup tables, and the
-vectorized helpers resolve each distinct unit once, so large frames convert
-with a handful of array operations.
+vectorized helpers work on Arrow string arrays (pandas' "str" columns are Arrow
+arrays too) and resolve each distinct unit once, so large tables convert with a
+handful of array operations and no Python object per value.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # ncu scales with decimal prefixes (1 Kbyte = 1000 byte).
 _DECIMAL_PREFIXES = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
@@ -121,12 +125,39 @@ def to_base(value: float, unit: str) -> tuple[float, str]:
     return value * factor, base
 
 
+def arrow_strings(texts: pd.Series) -> pa.ChunkedArray:
+    """A string Series as Arrow large strings (no copy for pandas' Arrow-backed "str" columns)."""
+    return pa.chunked_array(pa.array(texts, type=pa.large_string(), from_pandas=True))
+
+
+def as_numpy(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow array as numpy; nulls become NaN in float arrays."""
+    return array.to_numpy(zero_copy_only=False) if isinstance(array, pa.Array) else array.to_numpy()
+
+
+def to_base_arrays(
+    values: np.ndarray, units: pa.Array | pa.ChunkedArray
+) -> tuple[np.ndarray, pa.DictionaryArray]:
+    """Vectorized to_base on Arrow unit strings: each distinct unit is resolved once.
+
+    The base units come back dictionary-encoded, with the same indices as `units` if it is.
+    """
+    if not pa.types.is_dictionary(units.type):
+        units = pc.dictionary_encode(units)
+    if isinstance(units, pa.ChunkedArray):
+        units = units.combine_chunks()  # one dictionary for all chunks
+    resolved = [unit_factor(unit) for unit in units.dictionary.to_pylist()]
+    factors = np.array([factor for factor, _ in resolved], dtype="float64")
+    bases = pa.array([base for _, base in resolved], type=pa.large_string())
+    converted = values.astype("float64") * factors[units.indices.to_numpy()]
+    return converted, pa.DictionaryArray.from_arrays(units.indices, bases)
+
+
 def to_base_series(values: pd.Series, units: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Vectorized to_base: each distinct unit is resolved once, then mapped."""
-    resolved = {unit: unit_factor(unit) for unit in units.unique()}
-    factors = units.map({unit: factor for unit, (factor, _) in resolved.items()}).astype("float64")
-    bases = units.map({unit: base for unit, (_, base) in resolved.items()}).astype(str)
-    return values.astype("float64") * factors, bases
+    """Vectorized to_base on Series (see to_base_arrays)."""
+    converted, bases = to_base_arrays(values.to_numpy(dtype="float64"), arrow_strings(units))
+    bases = pd.Series(pd.array(bases, dtype="str"), index=units.index)
+    return pd.Series(converted, index=values.index), bases
 
 
 # Profilers write missing values as "n/a"; an empty field means the same.
@@ -149,14 +180,29 @@ def parse_number(text: str) -> float:
     return float(stripped.replace(",", ""))
 
 
+def is_missing_array(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """True where a printed value means "no value" (n/a, empty), on Arrow strings."""
+    normalized = pc.utf8_lower(pc.utf8_trim_whitespace(texts))
+    return as_numpy(pc.is_in(normalized, value_set=pa.array(sorted(_MISSING_MARKERS))))
+
+
 def is_missing_text(texts: pd.Series) -> pd.Series:
     """True where a printed value means "no value" (n/a, empty)."""
-    return texts.str.strip().str.lower().isin(_MISSING_MARKERS)
+    return pd.Series(is_missing_array(arrow_strings(texts)), index=texts.index)
+
+
+# The same number, matched by Arrow's RE2 engine over a whole column.
+_WHOLE_NUMBER = f"^(?:{_NUMBER_PATTERN.pattern})$"
+
+
+def parse_number_array(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Vectorized parse_number on Arrow strings: float64, NaN for missing markers, garbage and nulls."""
+    stripped = pc.utf8_trim_whitespace(texts)
+    numeric = pc.match_substring_regex(stripped, _WHOLE_NUMBER)
+    digits = pc.replace_substring(pc.if_else(numeric, stripped, None), ",", "")
+    return as_numpy(pc.cast(digits, pa.float64()))
 
 
 def parse_numbers(texts: pd.Series) -> pd.Series:
     """Vectorized parse_number; missing markers and garbage both become NaN."""
-    stripped = texts.str.strip()
-    numeric = stripped.str.fullmatch(_NUMBER_PATTERN.pattern)
-    digits = stripped.where(numeric).str.replace(",", "", regex=False)
-    return pd.to_numeric(digits, errors="coerce").astype("float64")
+    return pd.Series(parse_number_array(arrow_strings(texts)), index=texts.index, dtype="float64")
