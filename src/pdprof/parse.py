@@ -22,6 +22,7 @@ import pandas as pd
 
 from pdprof.errors import ProfilerOutputError
 from pdprof.fsutil import atomic_output
+from pdprof.kernel_names import short_kernel_name
 from pdprof.profilers import ncu, nsys, rocprof
 
 # Output columns in order, with their dtypes ("str" is pandas' string dtype).
@@ -117,42 +118,6 @@ def _choose_tool(text: str, tool: str, source: str) -> str:
 def detect_tool(path: str | Path) -> str:
     """Name of the tool that wrote the file, judged by its content."""
     return _choose_tool(read_text(path), AUTO, str(path))
-
-
-# What _top_level leaves of a template or argument list.
-_EMPTIED_GROUPS = ("()", "<>", "[]")
-
-
-def _top_level(name: str) -> str:
-    """Empty every bracket pair's contents: "void f<int>(float*)" -> "void f<>()"."""
-    kept = []
-    depth = 0
-    for char in name:
-        if char in "<([":
-            if depth == 0:
-                kept.append(char)
-            depth += 1
-        elif char in ">)]" and depth > 0:
-            depth -= 1
-            if depth == 0:
-                kept.append(char)
-        elif depth == 0:
-            kept.append(char)
-    return "".join(kept)
-
-
-def short_kernel_name(name: str) -> str:
-    """The function name alone: no return type, namespaces, template or argument list.
-
-    "<unnamed>::prefill_fma_kernel(const float *, int)" -> "prefill_fma_kernel",
-    "enable_if<!T7, void>::type kernel<int, float>(T13)" -> "kernel".
-    """
-    # A name truncated inside its argument list (nsys tables) leaves an unclosed "(" or "<".
-    bare = _top_level(name).rstrip().rstrip("(<[").rstrip()
-    while bare.endswith(_EMPTIED_GROUPS):
-        bare = bare[:-2].rstrip()
-    words = bare.split("::")[-1].split()
-    return words[-1] if words else name.strip()
 
 
 def _finish(rows: pd.DataFrame, tool: str, source: str) -> pd.DataFrame:
