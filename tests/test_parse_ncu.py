@@ -8,10 +8,13 @@ repositories, see SOURCE.txt).
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
+import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -28,9 +31,11 @@ from pdprof.parse import (
     main,
     parse_file,
     parse_files,
+    read_text,
     short_kernel_name,
     write_parquet,
 )
+from pdprof.profilers import ncu
 from pdprof.profilers.ncu import CANONICAL_METRICS, CANONICAL_SECTION
 
 DATA = Path(__file__).parent / "data"
@@ -377,6 +382,99 @@ def test_large_details_input_is_fast(tmp_path: Path) -> None:
     assert time.perf_counter() - started < 10.0
     assert frame["launch"].nunique() == 4 * copies
     assert len(frame) == copies * (len(records) + 4 * len(CANONICAL_METRICS))
+
+
+# --- the fast path (a clean details page, read by pyarrow) and the general path ------------
+
+
+def _general_path(path: Path) -> pd.DataFrame | None:
+    """parse_ncu's rows of the file (the general path, which every file can take); None if it has none."""
+    try:
+        return ncu.parse_ncu(read_text(path), str(path))
+    except ProfilerOutputError:
+        return None
+
+
+def _quoted_table(rows: list[list[str]]) -> str:
+    """CSV as ncu writes it: every field quoted, quotes doubled."""
+    return "".join(",".join('"' + field.replace('"', '""') + '"' for field in row) + "\n" for row in rows)
+
+
+@pytest.mark.parametrize("reports", [1, 2], ids=["exported", "two_reports_concatenated"])
+def test_fast_path_reads_a_details_page_as_the_general_path_does(tmp_path: Path, reports: int) -> None:
+    # Concatenated reports repeat the header: for pyarrow a record whose ID is no launch.
+    page = tmp_path / "details.csv"
+    page.write_text(H100_DETAILS.read_text() * reports)
+    fast = ncu.parse_ncu_file(page)
+    assert fast is not None
+    pd.testing.assert_frame_equal(fast, _general_path(page))
+
+
+def test_fast_path_turns_down_what_it_cannot_read(tmp_path: Path) -> None:
+    # Captured stdout, the raw page and ncu 2025's rule columns (records of other widths).
+    for path in (H100_STDOUT, H100_RAW, A100, RTX_DETAILS, tmp_path / "missing.csv", tmp_path):
+        assert ncu.parse_ncu_file(path) is None, path
+
+
+_MESSY = {
+    "bom_crlf": lambda lines: "\ufeff" + "\r\n".join(lines),
+    "tool_lines": lambda lines: "\n".join(
+        ["==PROF== Connected to process 573", *lines, "==PROF== Disconnected"]
+    ),
+    "program_output": lambda lines: "\n".join([*lines[:9], "step 1 done, 2 to go", *lines[9:]]),
+    "non_ascii": lambda lines: "\n".join(["# gr\u00f6\u00dfe", *lines]),
+}
+
+
+@pytest.mark.parametrize("mess", _MESSY)
+def test_messy_output_takes_the_general_path_to_the_clean_rows(tmp_path: Path, mess: str) -> None:
+    messy = tmp_path / "messy.csv"
+    messy.write_bytes(_MESSY[mess](H100_DETAILS.read_text().splitlines()).encode())
+    assert ncu.parse_ncu_file(messy) is None
+    pd.testing.assert_frame_equal(
+        parse_file(messy).drop(columns="source_file"), parsed(H100_DETAILS).drop(columns="source_file")
+    )
+
+
+_H100_ROWS = [next(csv.reader([line])) for line in H100_DETAILS.read_text().splitlines()]
+_FIELD_TEXTS = st.one_of(
+    st.sampled_from(
+        ["", " ", "n/a", "N/A", "1,234", "12,34", "1,234.5", "1e5", "-5", "+5", ".5", "5.", " 7 ", "0x10",
+         "007", "-0", "99999999999999999999", '"', '""', ",", '","', "a,b", "\t3", "\n", "x\ny", "\r"]
+    ),
+    st.text(max_size=6),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    records=st.lists(st.sampled_from(_H100_ROWS[1:]), min_size=1, max_size=25),
+    edits=st.lists(
+        st.tuples(st.integers(0, 24), st.sampled_from([0, 4, 6, 7, 10, 11, 12, 13, 14]), _FIELD_TEXTS),
+        max_size=6,
+    ),
+    csv_block=st.sampled_from([300, 1000, ncu._CSV_BLOCK]),
+)
+def test_fast_and_general_paths_agree_on_any_quoted_table(
+    records: list[list[str]], edits: list[tuple[int, int, str]], csv_block: int
+) -> None:
+    """Whatever the fields hold, the fast path gives the general path's rows or turns the file down.
+
+    Small pyarrow blocks put block boundaries inside the table, and between a record's lines.
+    """
+    rows = [list(record) for record in records]
+    for row, column, text in edits:
+        rows[row % len(rows)][column] = text
+    table = _quoted_table([_H100_ROWS[0], *rows])
+    with tempfile.TemporaryDirectory() as folder, mock.patch.object(ncu, "_CSV_BLOCK", csv_block):
+        path = Path(folder) / "details.csv"
+        path.write_bytes(table.encode("utf-8", errors="surrogatepass"))
+        expected = _general_path(path)
+        fast = ncu.parse_ncu_file(path)
+    if fast is not None:
+        pd.testing.assert_frame_equal(fast, expected)
+    elif table.isascii() and "\r" not in table and table.count("\n") == len(rows) + 1:
+        assert expected is None  # a clean page is only turned down when it has no rows
 
 
 # --- errors ------------------------------------------------------------------------------

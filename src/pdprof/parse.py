@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
+import pyarrow as pa
 
 from pdprof.errors import ProfilerOutputError
 from pdprof.fsutil import atomic_output
@@ -120,10 +121,21 @@ def detect_tool(path: str | Path) -> str:
     return _choose_tool(read_text(path), AUTO, str(path))
 
 
+def _repeated(text: str, rows: int) -> pd.api.extensions.ExtensionArray:
+    """One text in every row, as a "str" column made without a Python object per row."""
+    return pd.array(pa.repeat(pa.scalar(text, pa.large_string()), rows), dtype="str")
+
+
 def _finish(rows: pd.DataFrame, tool: str, source: str) -> pd.DataFrame:
-    """Add the tool-independent columns; fix column order and dtypes."""
-    short_names = {kernel: short_kernel_name(kernel) for kernel in rows["kernel"].unique()}
-    rows = rows.assign(kernel_short=rows["kernel"].map(short_names), tool=tool, source_file=source)
+    """Add the tool-independent columns; fix column order and dtypes.
+
+    A parser may give kernel_short itself (ncu does, from the few distinct kernel names).
+    """
+    if "kernel_short" not in rows:
+        kernel_codes, kernels = pd.factorize(rows["kernel"])
+        short_names = pd.array([short_kernel_name(kernel) for kernel in kernels], dtype="str")
+        rows = rows.assign(kernel_short=short_names.take(kernel_codes, allow_fill=True))
+    rows = rows.assign(tool=_repeated(tool, len(rows)), source_file=_repeated(source, len(rows)))
     return rows[list(TIDY_COLUMNS)].astype(TIDY_COLUMNS)
 
 
@@ -141,8 +153,12 @@ def parse_file(path: str | Path, tool: str = AUTO) -> pd.DataFrame:
     """Parse one profiler output file into the tidy frame (columns TIDY_COLUMNS)."""
     _check_tool(tool)
     source = str(path)
-    text = read_text(path)
     try:
+        # ncu is the first format sniffed, so a clean ncu details page is ncu's under auto too.
+        rows = ncu.parse_ncu_file(path) if tool in (AUTO, ncu.TOOL) else None
+        if rows is not None:
+            return _finish(rows, ncu.TOOL, source)
+        text = read_text(path)
         chosen = _choose_tool(text, tool, source)
         rows = PARSERS[chosen].parse(text, source)
     except ProfilerOutputError:

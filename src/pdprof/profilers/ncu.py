@@ -17,24 +17,43 @@ When ncu writes to stdout the table is mixed with its own `==PROF==` lines and
 the profiled program's output, so only quoted CSV records after the header are
 read. Values are converted to base units (pdprof.units), and vendor-neutral
 canonical rows (CANONICAL_METRICS) are appended per launch.
+
+Two readers lead to the same Arrow columns, and from there the same code makes the
+rows: parse_ncu_file, the fast path for a clean details page as ncu exports it
+(pyarrow's multi-threaded CSV reader on the mapped file, no Python object per
+field), and parse_ncu, the general path for any text (Python's csv module on the
+lines that are records), which takes every file the fast path turns down.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import mmap
 import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from pdprof import tools
 from pdprof.config import Point
 from pdprof.errors import PointFailed, ProfilerOutputError, ToolError
 from pdprof.fsutil import atomic_output, write_json
-from pdprof.units import is_missing_text, parse_numbers, to_base_series
+from pdprof.kernel_names import short_kernel_name
+from pdprof.units import (
+    as_numpy,
+    is_missing_array,
+    parse_number_array,
+    to_base_arrays,
+)
 
 TOOL = "ncu"
 DESCRIPTION = "ncu --csv details or raw page"
@@ -68,7 +87,8 @@ RAW_NON_METRIC_COLUMNS = frozenset(
     {ID_COLUMN, *KERNEL_COLUMNS, *IDENTITY_COLUMNS, "Process ID", "Process Name", "Host Name", "Context"}
 )
 
-# Columns every ncu parser returns; pdprof.parse adds kernel_short, tool, source_file.
+# Columns every profiler parser returns; pdprof.parse adds tool, source_file and, unless the
+# parser gave it (ncu does), kernel_short.
 NCU_COLUMNS = (
     "kernel",
     "launch",
@@ -85,6 +105,9 @@ NCU_COLUMNS = (
     "section",
     "page",
 )
+
+# A page's rows before canonical rows are added: the page is one for all.
+_ROW_COLUMNS = [name for name in NCU_COLUMNS if name != "page"]
 
 _HEADER_LINE = re.compile(r'^"ID",', re.MULTILINE)
 # ncu prints IDs as plain integers; separators are accepted in case a version groups them.
@@ -224,191 +247,435 @@ def parse_table(text: str, source: str) -> _Table:
     return _Table(header=rows[0], rows=rows[1:])
 
 
-def _frame_of_rows(table: _Table, min_fields: int) -> pd.DataFrame:
-    """Records with at least `min_fields` fields, as string columns named by the header.
+# A table's records as Arrow string columns of equal length, by header name (a repeated
+# name keeps its first column): what both the fast reader and parse_table lead to. Columns
+# whose few texts repeat on every row are dictionary-encoded (_DICTIONARY_COLUMNS).
+_Columns = dict[str, pa.ChunkedArray]
+_DICTIONARY_COLUMNS = frozenset({*KERNEL_COLUMNS, "Section Name", "Metric Name", "Metric Unit"})
 
-    Short records are padded with "", long ones cut to the header's width; a
-    repeated column name keeps its first column.
+
+def _first_indexes(header: list[str]) -> dict[str, int]:
+    first: dict[str, int] = {}
+    for index, name in enumerate(header):
+        first.setdefault(name, index)
+    return first
+
+
+def _columns_of_rows(table: _Table, min_fields: int, encoded: frozenset[str]) -> _Columns:
+    """Records with at least `min_fields` fields as string columns (the general path).
+
+    Short records are padded with "", long ones cut to the header's width; the columns
+    named in `encoded` are dictionary-encoded.
     """
     width = len(table.header)
-    lengths = pd.Series(list(map(len, table.rows)), dtype="int64")
-    rows = table.rows
-    if (lengths != width).any():
-        padding = [""] * width
-        rows = [row if len(row) == width else (row + padding)[:width] for row in rows]
-    # pandas builds the columns in one C-level pass (not one Python zip and Series per
-    # column): this step 2x faster on 200k records (benchmarks/parse_bench.py).
-    grid = pd.DataFrame(rows, columns=range(width)) if rows else pd.DataFrame(columns=range(width))
-    grid = grid[(lengths >= min_fields).to_numpy()].reset_index(drop=True)
-    first_index: dict[str, int] = {}
-    for index, name in enumerate(table.header):
-        first_index.setdefault(name, index)
-    return pd.DataFrame({name: grid[index].astype(str) for name, index in first_index.items()})
+    padding = [""] * width
+    rows = [(row + padding)[:width] for row in table.rows if len(row) >= min_fields]
+    fields = list(zip(*rows, strict=True)) if rows else [()] * width
+    columns = {}
+    for name, index in _first_indexes(table.header).items():
+        texts = pa.array(fields[index], type=pa.large_string())
+        columns[name] = pa.chunked_array([texts.dictionary_encode() if name in encoded else texts])
+    return columns
 
 
-def _launch_ids(texts: pd.Series) -> pd.Series:
-    """Launch IDs as float (NaN where the field is not an ID: junk or the units row)."""
-    stripped = texts.str.strip()
-    digits = stripped.where(stripped.str.fullmatch(_LAUNCH_ID.pattern)).str.replace(",", "", regex=False)
-    return pd.to_numeric(digits, errors="coerce")
+def _dictionary(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """A dictionary column's distinct texts (large strings) and, per row, the index of its text."""
+    combined = column.combine_chunks()  # one dictionary for all chunks
+    return combined.dictionary.cast(pa.large_string()), combined.indices.to_numpy()
 
 
-def _identity(frame: pd.DataFrame, kernel_column: str) -> pd.DataFrame:
+def _repeated(text: str, rows: int) -> pa.Array:
+    return pa.repeat(pa.scalar(text, pa.large_string()), rows)
+
+
+def _column_or_blank(columns: _Columns, name: str, rows: int) -> pa.ChunkedArray:
+    """A column, or "" in every row when the page lacks it."""
+    if name in columns:
+        return columns[name]
+    blank = _repeated("", rows)
+    return pa.chunked_array([blank.dictionary_encode() if name in _DICTIONARY_COLUMNS else blank])
+
+
+def _launch_ids(texts: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Launch IDs as int64 (null where the field is not an ID: junk or the units row)."""
+    # IDs are plain digits as a rule: only other texts need trimming and the regular expression.
+    plain = pc.and_(pc.ascii_is_decimal(texts), pc.less_equal(pc.binary_length(texts), 18))
+    if pc.all(plain).as_py():
+        return pc.cast(texts, pa.int64())
+    stripped = pc.utf8_trim_whitespace(texts)
+    valid = pc.match_substring_regex(stripped, f"^(?:{_LAUNCH_ID.pattern})$")
+    return pc.cast(pc.replace_substring(pc.if_else(valid, stripped, None), ",", ""), pa.int64())
+
+
+def _identity(columns: _Columns, kernel_column: str) -> dict[str, pa.ChunkedArray]:
     """The per-row launch identity columns (kernel, launch, block_size, ...)."""
-    identity = pd.DataFrame(
-        {"kernel": frame[kernel_column], "launch": _launch_ids(frame[ID_COLUMN])}, index=frame.index
-    )
+    rows = len(columns[kernel_column])
+    identity = {"kernel": columns[kernel_column], "launch": _launch_ids(columns[ID_COLUMN])}
     for ncu_name, column in IDENTITY_COLUMNS.items():
-        identity[column] = frame[ncu_name] if ncu_name in frame.columns else ""
+        identity[column] = _column_or_blank(columns, ncu_name, rows)
     return identity
 
 
-def _with_values(tidy: pd.DataFrame) -> pd.DataFrame:
-    """Fill value/unit from raw_value/raw_unit, converted to base units."""
-    parsed = parse_numbers(tidy["raw_value"])
-    tidy["value"], tidy["unit"] = to_base_series(parsed, tidy["raw_unit"])
-    return tidy
+def _blank(texts: pa.Array) -> np.ndarray:
+    """True where the text is empty or only whitespace."""
+    return as_numpy(pc.or_(pc.equal(pc.binary_length(texts), 0), pc.utf8_is_space(texts)))
 
 
-def parse_details_page(table: _Table) -> pd.DataFrame:
-    """Tidy rows from the details page; rule-only lines (no metric name) are dropped."""
+def _details_rows(columns: _Columns, kernel_column: str) -> pa.Table:
+    """Tidy rows (_ROW_COLUMNS) of the details page; rule-only lines (no metric name) are dropped."""
+    tidy = _identity(columns, kernel_column)
+    rows = len(tidy["kernel"])
+    for ncu_name, column in DETAILS_COLUMNS.items():
+        tidy[column] = _column_or_blank(columns, ncu_name, rows)
+    # Parsing the numbers costs most: chunk by chunk, two at a time, outside the GIL.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        numbers = np.concatenate([np.empty(0), *pool.map(parse_number_array, tidy["raw_value"].chunks)])
+    tidy["value"], tidy["unit"] = to_base_arrays(numbers, tidy["raw_unit"])
+    metrics, metric_codes = _dictionary(tidy["metric"])
+    keep = as_numpy(pc.is_valid(tidy["launch"])) & ~_blank(metrics)[metric_codes]
+    table = pa.table(tidy).select(_ROW_COLUMNS)
+    return table if keep.all() else table.filter(keep)
+
+
+def parse_details_page(table: _Table) -> pa.Table:
+    """Tidy rows (_ROW_COLUMNS) of a details page split out of text; rule-only lines are dropped."""
     header = table.header
     kernel_column = _kernel_column(header)
     required = (ID_COLUMN, kernel_column, *DETAILS_REQUIRED_COLUMNS)
-    frame = _frame_of_rows(table, min_fields=max(header.index(name) for name in required) + 1)
-    tidy = _identity(frame, kernel_column)
-    for ncu_name, column in DETAILS_COLUMNS.items():
-        tidy[column] = frame[ncu_name] if ncu_name in frame.columns else ""
-    tidy["page"] = DETAILS_PAGE
-    keep = tidy["launch"].notna() & (tidy["metric"].str.strip() != "")
-    return _with_values(tidy[keep].reset_index(drop=True))
+    columns = _columns_of_rows(table, max(header.index(name) for name in required) + 1, _DICTIONARY_COLUMNS)
+    return _details_rows(columns, kernel_column)
 
 
-def _raw_units(frame: pd.DataFrame) -> pd.Series:
-    """Unit per metric column, from the units line (the record without an ID)."""
-    units_rows = frame[frame[ID_COLUMN].str.strip() == ""]
-    if units_rows.empty:
-        return pd.Series("", index=frame.columns)
-    return units_rows.iloc[0]
+def _raw_units(columns: _Columns) -> dict[str, str]:
+    """Unit per column, from the units line (the first record without an ID); "" if none."""
+    blank_ids = np.flatnonzero(_blank(columns[ID_COLUMN].combine_chunks()))
+    if not len(blank_ids):
+        return dict.fromkeys(columns, "")
+    return {name: texts[int(blank_ids[0])].as_py() for name, texts in columns.items()}
 
 
-def _numeric_metrics(long: pd.DataFrame) -> pd.Series:
-    """True per row whose metric column is numeric, so attribute strings drop out.
+def parse_raw_page(table: _Table) -> pa.Table:
+    """Tidy rows (_ROW_COLUMNS) of the raw page: one row per launch x numeric metric column.
 
     A column is numeric when every value is a number or n/a, and it has a unit or
-    at least one number (an all-n/a column with a unit is a metric this GPU lacks).
+    at least one number (an all-n/a column with a unit is a metric this GPU lacks);
+    attribute strings drop out.
     """
-    has_number = long["value"].notna()
-    by_metric = pd.DataFrame(
-        {
-            "metric": long["metric"],
-            "acceptable": has_number | is_missing_text(long["raw_value"]),
-            "evidence": has_number | (long["raw_unit"].str.strip() != ""),
-        }
-    )
-    per_column = by_metric.groupby("metric", sort=False).agg(
-        acceptable=("acceptable", "all"), evidence=("evidence", "any")
-    )
-    numeric = per_column.index[per_column["acceptable"] & per_column["evidence"]]
-    return long["metric"].isin(numeric)
-
-
-def parse_raw_page(table: _Table) -> pd.DataFrame:
-    """Tidy rows from the raw page: one row per launch x numeric metric column."""
     kernel_column = _kernel_column(table.header)
-    frame = _frame_of_rows(table, min_fields=table.header.index(kernel_column) + 1)
-    units = _raw_units(frame)
-    frame = frame[_launch_ids(frame[ID_COLUMN]).notna()].reset_index(drop=True)
-    metrics = [name for name in frame.columns if name not in RAW_NON_METRIC_COLUMNS]
-    identity = _identity(frame, kernel_column)
-    long = (
-        frame[metrics]
-        .assign(_row=frame.index)
-        .melt(id_vars="_row", var_name="metric", value_name="raw_value")
-        .sort_values("_row", kind="stable")
+    columns = _columns_of_rows(table, table.header.index(kernel_column) + 1, frozenset(KERNEL_COLUMNS))
+    units = _raw_units(columns)
+    is_launch = pc.is_valid(_launch_ids(columns[ID_COLUMN]))
+    columns = {name: texts.filter(is_launch) for name, texts in columns.items()}
+    launches = len(columns[ID_COLUMN])
+    metrics, values = [], []
+    for name, texts in columns.items():
+        if name in RAW_NON_METRIC_COLUMNS:
+            continue
+        numbers = parse_number_array(texts)
+        has_number = ~np.isnan(numbers)
+        if (has_number | is_missing_array(texts)).all() and (has_number.any() or units[name].strip()):
+            metrics.append(name)
+            values.append(numbers)
+    # Launch-major: each launch's metrics in column order.
+    launch_of_row = np.repeat(np.arange(launches), len(metrics))
+    metric_of_row = pa.array(np.tile(np.arange(len(metrics), dtype=np.int32), launches))
+    tidy = {name: texts.take(launch_of_row) for name, texts in _identity(columns, kernel_column).items()}
+    tidy["metric"] = pa.DictionaryArray.from_arrays(metric_of_row, pa.array(metrics, type=pa.large_string()))
+    raw_units = pa.DictionaryArray.from_arrays(
+        metric_of_row, pa.array([units[name] for name in metrics], type=pa.large_string())
     )
-    long["raw_unit"] = long["metric"].map(units).fillna("").astype(str)
-    long = _with_values(long)
-    long = long[_numeric_metrics(long)]
-    tidy = identity.loc[long["_row"]].reset_index(drop=True)
-    for column in ("metric", "value", "unit", "raw_value", "raw_unit"):
-        tidy[column] = long[column].to_numpy()
-    tidy["section"] = ""
-    tidy["page"] = RAW_PAGE
-    return tidy
-
-
-def _canonical_candidates(tidy: pd.DataFrame) -> pd.DataFrame:
-    """Numeric rows that a canonical metric may use, keyed by metric or by section + metric."""
-    wanted = {name for spec in CANONICAL_METRICS.values() for alt in spec.alternatives for name in alt}
-    friendly_metrics = {name.split(_SECTION_SEPARATOR)[-1] for name in wanted if _SECTION_SEPARATOR in name}
-    numeric = tidy[tidy["value"].notna()]
-    by_metric = numeric[numeric["metric"].isin(wanted)]
-    friendly = numeric[numeric["metric"].isin(friendly_metrics)]
-    keyed = pd.concat(
-        [
-            by_metric.assign(key=by_metric["metric"]),
-            friendly.assign(key=friendly["section"] + _SECTION_SEPARATOR + friendly["metric"]),
-        ]
+    numbers = np.column_stack(values).ravel() if values else np.empty(0)
+    tidy["value"], tidy["unit"] = to_base_arrays(numbers, raw_units)
+    raw_texts = pa.chunked_array(
+        [chunk for name in metrics for chunk in columns[name].chunks], pa.large_string()
     )
-    keyed = keyed[keyed["key"].isin(wanted)]
-    # A metric repeated for one launch (it is in two sections) counts once: the first.
-    return keyed.drop_duplicates(["launch", "key", "unit"])[["launch", "key", "unit", "value"]]
+    tidy["raw_value"] = raw_texts.take(metric_of_row.to_numpy() * launches + launch_of_row)
+    tidy["raw_unit"] = raw_units
+    tidy["section"] = _repeated("", len(launch_of_row)).dictionary_encode()
+    return pa.table(tidy).select(_ROW_COLUMNS)
 
 
-def _canonical_values(candidates: pd.DataFrame, launches: pd.Index) -> pd.DataFrame:
-    """Long frame (launch, metric, value, unit) of the canonical metrics found per launch."""
-    wide = candidates.pivot(index="launch", columns=["key", "unit"], values="value").reindex(launches)
-    found = []
-    for name, spec in CANONICAL_METRICS.items():
-        values = pd.Series(float("nan"), index=launches)
+# The (source, unit) pairs the canonical metrics read: the columns of the launch x source grid.
+_SOURCES = list(
+    dict.fromkeys(
+        (name, spec.unit)
+        for spec in CANONICAL_METRICS.values()
+        for alternative in spec.alternatives
+        for name in alternative
+    )
+)
+_SOURCE_COLUMN = {source: index for index, source in enumerate(_SOURCES)}
+_FRIENDLY_METRICS = {name.split(_SECTION_SEPARATOR)[-1] for name, _ in _SOURCES if _SECTION_SEPARATOR in name}
+
+
+def _source_columns(
+    keys: list[str], key_codes: np.ndarray, units: list[str], unit_codes: np.ndarray
+) -> np.ndarray:
+    """Per row, its column in the source grid (-1 if its key and unit feed no canonical metric)."""
+    by_key_and_unit = np.full((len(keys), len(units)), -1)
+    for key_code, key in enumerate(keys):
+        for unit_code, unit in enumerate(units):
+            by_key_and_unit[key_code, unit_code] = _SOURCE_COLUMN.get((key, unit), -1)
+    return by_key_and_unit[key_codes, unit_codes]
+
+
+def _source_grid(tidy: pa.Table, launch_codes: np.ndarray, launches: int) -> tuple[np.ndarray, np.ndarray]:
+    """launch x source grid of numeric values (NaN where missing) and which sources occur at all.
+
+    Rows are keyed by metric name, then details rows by section and metric name; where
+    a launch has a source twice (a metric in two sections) the first counts.
+    """
+    value = as_numpy(tidy["value"])
+    metric_texts, metric_codes = _dictionary(tidy["metric"])
+    unit_texts, unit_codes = _dictionary(tidy["unit"])
+    section_texts, section_codes = _dictionary(tidy["section"])
+    metrics, units, sections = metric_texts.to_pylist(), unit_texts.to_pylist(), section_texts.to_pylist()
+    by_name = _source_columns(metrics, metric_codes, units, unit_codes)
+    friendly_codes = [code for code, name in enumerate(metrics) if name in _FRIENDLY_METRICS]
+    friendly = np.flatnonzero(np.isin(metric_codes, friendly_codes))
+    pairs, pair_codes = np.unique(
+        section_codes[friendly] * len(metrics) + metric_codes[friendly], return_inverse=True
+    )
+    pair_keys = [in_section(sections[pair // len(metrics)], metrics[pair % len(metrics)]) for pair in pairs]
+    by_section = _source_columns(pair_keys, pair_codes, units, unit_codes[friendly])
+    rows = np.concatenate([np.arange(len(value)), friendly])
+    columns = np.concatenate([by_name, by_section])
+    usable = (columns >= 0) & ~np.isnan(value[rows])
+    rows, columns = rows[usable], columns[usable]
+    _, first = np.unique(launch_codes[rows] * len(_SOURCES) + columns, return_index=True)
+    grid = np.full((launches, len(_SOURCES)), np.nan)
+    grid[launch_codes[rows[first]], columns[first]] = value[rows[first]]
+    present = np.zeros(len(_SOURCES), dtype=bool)
+    present[columns] = True
+    return grid, present
+
+
+class _CanonicalRows(NamedTuple):
+    """Canonical rows by launch (index in first-appearance order) and metric (CANONICAL_METRICS order)."""
+
+    launch: np.ndarray
+    metric: np.ndarray
+    value: np.ndarray
+
+
+def _canonical_rows(grid: np.ndarray, present: np.ndarray) -> _CanonicalRows:
+    """The canonical metrics found per launch, metric by metric.
+
+    Per launch the first alternative whose sources are all present wins; sources are summed.
+    """
+    launches, metrics, values = [], [], []
+    for index, spec in enumerate(CANONICAL_METRICS.values()):
+        found = np.full(len(grid), np.nan)
         for alternative in spec.alternatives:
-            columns = [(key, spec.unit) for key in alternative]
-            if all(column in wide.columns for column in columns):
-                summed = wide[columns].sum(axis=1, min_count=len(columns))
-                values = values.fillna(summed)
-        values = values.dropna()
-        found.append(
-            pd.DataFrame(
-                {"launch": values.index, "metric": name, "value": values.to_numpy(), "unit": spec.unit}
-            )
+            columns = [_SOURCE_COLUMN[(name, spec.unit)] for name in alternative]
+            if present[columns].all():
+                summed = grid[:, columns[0]]
+                for column in columns[1:]:
+                    summed = summed + grid[:, column]
+                found = np.where(np.isnan(found), summed, found)
+        launches.append(np.flatnonzero(~np.isnan(found)))
+        metrics.append(np.full(len(launches[-1]), index))
+        values.append(found[launches[-1]])
+    return _CanonicalRows(np.concatenate(launches), np.concatenate(metrics), np.concatenate(values))
+
+
+# What canonical rows hold in the text columns, each a dictionary: texts and row -> text.
+_CANONICAL_NAMES = pa.array(list(CANONICAL_METRICS), type=pa.large_string())
+_CANONICAL_UNITS = pa.array([spec.unit for spec in CANONICAL_METRICS.values()], type=pa.large_string())
+_CANONICAL_SECTION = pa.array([CANONICAL_SECTION], type=pa.large_string())
+_NO_TEXT = pa.array([""], type=pa.large_string())
+
+
+def _strings(texts: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArray:
+    return pd.array(texts, dtype="str")
+
+
+def _texts_at(column: pa.ChunkedArray, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The column's texts at `rows`, as a pandas "str" array."""
+    if pa.types.is_dictionary(column.type):
+        texts, codes = _dictionary(column)
+        return _strings(texts.take(codes[rows]))
+    return _strings(column.take(rows))
+
+
+def _appended(column: pa.ChunkedArray, texts: pa.Array, codes: np.ndarray) -> pa.ChunkedArray:
+    """The column followed by texts[codes]."""
+    if pa.types.is_dictionary(column.type):
+        own_texts, own_codes = _dictionary(column)
+        combined = pa.DictionaryArray.from_arrays(
+            np.concatenate([own_codes, len(own_texts) + codes]).astype(np.int32),
+            pa.concat_arrays([own_texts, texts]),
         )
-    return pd.concat(found, ignore_index=True)
+        return pa.chunked_array([combined])
+    return pa.chunked_array([*column.chunks, texts.take(codes)])
 
 
-def parse_canonical_rows(tidy: pd.DataFrame) -> pd.DataFrame:
-    """Canonical (vendor-neutral) rows for every launch, with that launch's identity."""
-    identity_columns = ["kernel", "launch", *IDENTITY_COLUMNS.values(), "page"]
-    identity = tidy.drop_duplicates("launch")[identity_columns]
-    candidates = _canonical_candidates(tidy)
-    if candidates.empty:
-        return tidy.iloc[0:0]
-    values = _canonical_values(candidates, pd.Index(identity["launch"]))
-    rows = values.merge(identity, on="launch", how="left")
-    rows["raw_value"] = ""
-    rows["raw_unit"] = ""
-    rows["section"] = CANONICAL_SECTION
-    return rows[list(NCU_COLUMNS)]
+def _with_canonical_rows(tidy: pa.Table, page: str) -> pd.DataFrame:
+    """NCU_COLUMNS and kernel_short: the tidy rows (all of one page) and canonical rows, by launch.
+
+    The sort is stable, so each launch's canonical rows follow its own rows; they carry
+    the identity of the launch's first row.
+    """
+    launch = as_numpy(tidy["launch"])
+    launch_codes, launch_ids = pd.factorize(launch)
+    canonical = _canonical_rows(*_source_grid(tidy, launch_codes, len(launch_ids)))
+    first_row = np.flatnonzero(
+        launch_codes > np.maximum.accumulate(np.concatenate([[-1], launch_codes[:-1]]))
+    )
+    launch = np.concatenate([launch, launch_ids[canonical.launch]])
+    order = np.argsort(launch, kind="stable")
+    identity_row = np.concatenate([np.arange(tidy.num_rows), first_row[canonical.launch]])[order]
+    blank = np.zeros(len(canonical.launch), dtype=np.int32)
+    appended = {
+        "metric": _appended(tidy["metric"], _CANONICAL_NAMES, canonical.metric),
+        "unit": _appended(tidy["unit"], _CANONICAL_UNITS, canonical.metric),
+        "raw_value": _appended(tidy["raw_value"], _NO_TEXT, blank),
+        "raw_unit": _appended(tidy["raw_unit"], _NO_TEXT, blank),
+        "section": _appended(tidy["section"], _CANONICAL_SECTION, blank),
+    }
+    kernels, kernel_codes = _dictionary(tidy["kernel"])
+    short_names = pa.array([short_kernel_name(name) for name in kernels.to_pylist()], type=pa.large_string())
+    sources = {name: (tidy[name], identity_row) for name in ("kernel", *IDENTITY_COLUMNS.values())}
+    sources["kernel_short"] = (
+        pa.chunked_array([pa.DictionaryArray.from_arrays(kernel_codes, short_names)]),
+        identity_row,
+    )
+    sources.update({name: (column, order) for name, column in appended.items()})
+    # Each text column is a copy of its own, done outside the GIL: two at a time.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        frame = dict(zip(sources, pool.map(lambda source: _texts_at(*source), sources.values()), strict=True))
+    frame["page"] = _strings(_repeated(page, len(launch)))
+    frame["launch"] = launch[order]
+    frame["value"] = np.concatenate([as_numpy(tidy["value"]), canonical.value])[order]
+    return pd.DataFrame(frame)[[*NCU_COLUMNS, "kernel_short"]]
 
 
 def parse_ncu(text: str, source: str) -> pd.DataFrame:
     """Parse ncu CSV output (details or raw page, file or captured stdout) into tidy rows.
 
-    Returns NCU_COLUMNS; raises ProfilerOutputError when the text is not ncu CSV
-    or holds no data rows.
+    Returns NCU_COLUMNS and kernel_short; raises ProfilerOutputError when the text is
+    not ncu CSV or holds no data rows. The general path: any text, read line by line.
     """
     table = parse_table(text, source)
     page = parse_page_kind(table.header)
     if page is None:
         raise ProfilerOutputError(source, f"not ncu output (expected {DESCRIPTION})")
     tidy = parse_details_page(table) if page == DETAILS_PAGE else parse_raw_page(table)
-    if tidy.empty:
+    if not tidy.num_rows:
         raise ProfilerOutputError(source, "ncu CSV header found but no data rows")
-    tidy["launch"] = tidy["launch"].astype("int64")
-    tidy = tidy[list(NCU_COLUMNS)]
-    combined = pd.concat([tidy, parse_canonical_rows(tidy)], ignore_index=True)
-    # Each launch's canonical rows follow its own metric rows.
-    return combined.sort_values("launch", kind="stable").reset_index(drop=True)
+    return _with_canonical_rows(tidy, page)
+
+
+# --- the fast path: a clean details page straight from the file ----------------------------
+
+# Bytes per numpy pass of the scan: large, so that Python's cost per pass is small.
+_SCAN_BLOCK = 1 << 20
+# Bytes per block of pyarrow's CSV reader: its unit of work per thread.
+_CSV_BLOCK = 1 << 22
+_HEADER_LINE_BYTES = re.compile(_HEADER_LINE.pattern.encode(), re.MULTILINE)
+_QUOTE, _NEWLINE = ord('"'), ord("\n")
+
+
+def _newlines_if_clean(data: mmap.mmap, start: int) -> int | None:
+    """The number of newlines from `start` on, or None unless the bytes are clean.
+
+    Clean: no NUL or CR in the file; from `start` on ASCII, and every newline but a
+    final one followed by a quote. numpy passes over the mapped file, no copy.
+    """
+    if data.find(b"\0") >= 0 or data.find(b"\r") >= 0:
+        return None
+    scanned = np.frombuffer(data, dtype=np.uint8)[start:]
+    newlines = 0
+    for offset in range(0, len(scanned), _SCAN_BLOCK):
+        block = scanned[offset : offset + _SCAN_BLOCK]
+        if block.max() >= 0x80:
+            return None
+        positions = np.flatnonzero(block == _NEWLINE) + offset
+        newlines += len(positions)
+        followers = positions[positions < len(scanned) - 1] + 1
+        if not (scanned[followers] == _QUOTE).all():
+            return None
+    return newlines
+
+
+def _read_records(body: memoryview, header: list[str], included: dict[str, int]) -> pa.Table | None:
+    """The included columns (named by index) as pyarrow's multi-threaded reader reads them.
+
+    None if a record is not of the header's width.
+    """
+    types = {
+        str(index): pa.dictionary(pa.int32(), pa.string())
+        if name in _DICTIONARY_COLUMNS
+        else pa.large_string()
+        for name, index in included.items()
+    }
+    names = [str(index) for index in range(len(header))]
+    try:
+        return pcsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pcsv.ReadOptions(column_names=names, block_size=_CSV_BLOCK),
+            convert_options=pcsv.ConvertOptions(include_columns=list(types), column_types=types),
+        )
+    except pa.ArrowInvalid:
+        return None
+
+
+def _clean_details_columns(data: mmap.mmap) -> tuple[_Columns, str] | None:
+    """The records of a clean details page, read by pyarrow; None if the page is not clean.
+
+    Clean: the header first (after a byte order mark), then only quoted records of the
+    header's width, one per line; ASCII without NUL or CR. Every line then starts with a
+    quote, so parse_table would keep them all and split them exactly as pyarrow does.
+    """
+    start = len(codecs.BOM_UTF8) if data[: len(codecs.BOM_UTF8)] == codecs.BOM_UTF8 else 0
+    header_end = data.find(b"\n", start)
+    if not _HEADER_LINE_BYTES.match(data, start) or header_end < 0:
+        return None
+    try:
+        header = next(csv.reader([data[start:header_end].decode("ascii") + "\n"]))
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    # A header whose last quoted field is left open would run on into the next line.
+    if parse_page_kind(header) != DETAILS_PAGE or any("\n" in name for name in header):
+        return None
+    kernel_column = _kernel_column(header)
+    first = _first_indexes(header)
+    wanted = [
+        name for name in (ID_COLUMN, kernel_column, *IDENTITY_COLUMNS, *DETAILS_COLUMNS) if name in first
+    ]
+    # The scan runs beside pyarrow's reader, whose threads leave a core idle part of the time.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scanned = pool.submit(_newlines_if_clean, data, header_end)
+        table = _read_records(
+            memoryview(data)[header_end + 1 :], header, {name: first[name] for name in wanted}
+        )
+        newlines = scanned.result()
+    if table is None or newlines is None:
+        return None
+    # Fewer rows than lines: a quoted field ran over a line end, which the reader may split.
+    if table.num_rows != newlines - (data[-1] == _NEWLINE) or not table.num_rows:
+        return None
+    return {name: table[str(first[name])] for name in wanted}, kernel_column
+
+
+def parse_ncu_file(path: str | Path) -> pd.DataFrame | None:
+    """parse_ncu's rows of a clean details page, read straight from the file; else None.
+
+    The fast path for the common case (an exported details page): no text decoding, no
+    Python object per field. A file that is not clean, or not there, gives None and is
+    left to read_text and parse_ncu, which say what is wrong with it.
+    """
+    try:
+        with open(path, "rb") as file:
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # missing, a directory, empty (nothing to map)
+        return None
+    # Unmapped with its last reference, not closed here: pyarrow may not have let go of it yet.
+    found = _clean_details_columns(data)
+    if found is None:
+        return None
+    tidy = _details_rows(*found)
+    return _with_canonical_rows(tidy, DETAILS_PAGE) if tidy.num_rows else None
 
 
 # --- running ncu ---------------------------------------------------------------
