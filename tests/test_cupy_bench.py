@@ -6,6 +6,8 @@ On a GPU, tests/test_gpu.py runs it against its float64 references.
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,3 +67,17 @@ def test_runner_variants_are_the_registrys():
 def test_the_gemm_variant_runs_in_the_runner_everywhere():
     assert variants.program("bin/bench", "gemm")[1:] == ["-m", "pdprof.cupy_bench"]
     assert variants.program("bin/bench", "kv_stream") == ["bin/bench"]
+
+
+def test_profilers_start_the_runner_for_gemm(tmp_path):
+    from pdprof.config import Point
+    from pdprof.profilers import ncu, nsys
+
+    point = Point("gemm", 32, 4096, 32, 8, 2048, 256)
+    settings = {"metrics": ["gpu__time_duration.sum"], "clock_control": "none", "cache_control": "all",
+                "profile_layers": 1}  # fmt: skip
+    for argv in (ncu.profile_command(Path("bin/bench"), point, tmp_path / "r", settings, warmup=2),
+                 nsys.profile_command(Path("bin/bench"), point, tmp_path / "r", warmup=2, repeats=3)):  # fmt: skip
+        start = argv.index("-m") - 1
+        assert argv[start : start + 3] == [sys.executable, "-m", "pdprof.cupy_bench"]
+        assert "bin/bench" not in argv

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from pdprof import tools
+from pdprof import tools, variants
 from pdprof.config import Point
 from pdprof.errors import PointFailed, ProfilerOutputError, ToolError
 from pdprof.fsutil import atomic_output, write_json
@@ -643,14 +643,11 @@ def _clean_details_columns(data: mmap.mmap) -> tuple[_Columns, str] | None:
     wanted = [
         name for name in (ID_COLUMN, kernel_column, *IDENTITY_COLUMNS, *DETAILS_COLUMNS) if name in first
     ]
-    # The scan runs beside pyarrow's reader, whose threads leave a core idle part of the time.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        scanned = pool.submit(_newlines_if_clean, data, header_end)
-        table = _read_records(
-            memoryview(data)[header_end + 1 :], header, {name: first[name] for name in wanted}
-        )
-        newlines = scanned.result()
-    if table is None or newlines is None:
+    newlines = _newlines_if_clean(data, header_end)
+    if newlines is None:
+        return None
+    table = _read_records(memoryview(data)[header_end + 1 :], header, {name: first[name] for name in wanted})
+    if table is None:
         return None
     # Fewer rows than lines: a quoted field ran over a line end, which the reader may split.
     if table.num_rows != newlines - (data[-1] == _NEWLINE) or not table.num_rows:
@@ -699,7 +696,7 @@ def profile_command(binary: Path, point: Point, report: Path, settings: dict, wa
         "--profile-from-start", "off",
         "--metrics", ",".join(settings["metrics"]),
         "--export", str(report), "--force-overwrite",
-        str(binary), *point.bench_args(),
+        *variants.program(binary, point.variant), *point.bench_args(),
         "--warmup", str(warmup), "--mode", "profile",
         "--profile-layers", str(settings["profile_layers"]),
     ]  # fmt: skip
