@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pdprof import dataset
+from pdprof.config import Point
 
 BUNDLE = Path(__file__).resolve().parents[1] / "captures" / "nvidia-h100-80gb-hbm3"
 
@@ -74,3 +76,19 @@ def test_missing_or_broken_dataset_is_one_clear_error(tmp_path):
     broken.write_bytes(b"not parquet")
     with pytest.raises(DatasetError, match="not a readable Parquet file"):
         dataset.read_dataset([broken])
+
+
+def test_library_kernels_of_a_one_phase_variant_belong_to_its_phase(monkeypatch, tmp_path):
+    """cuBLAS names no phase: gemm's kernels are prefill because gemm runs nothing else."""
+    capture = BUNDLE.parent / "nvidia-h100-80gb-hbm3-kernels"
+    kernel = "sm90_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize128x256x64"
+    parsed = pd.DataFrame({"kernel": [kernel], "kernel_short": [kernel], "launch": [0],
+                           "metric": ["duration"], "value": [1.0e5], "unit": ["ns"]})  # fmt: skip
+    monkeypatch.setattr(dataset.parse, "parse_file", lambda path, tool: parsed)
+    bench = capture / "runs" / "fma_ilp-L32-H4096-h32-kv8-T2048-f256" / "bench.json"
+    rows = dataset.tidy_point(Point.from_id("gemm-L32-H4096-h32-kv8-T2048-f256"), "gpu", bench,
+                              capture / "provenance.json", tmp_path / "ncu_raw.csv")  # fmt: skip
+    assert set(rows.loc[rows["profiler"] == "ncu", "phase"]) == {"prefill"}
+    seed = dataset.tidy_point(Point.from_id("seed-L32-H4096-h32-kv8-T2048-f256"), "gpu", bench,
+                              capture / "provenance.json", tmp_path / "ncu_raw.csv")  # fmt: skip
+    assert set(seed.loc[seed["profiler"] == "ncu", "phase"]) == {"other"}  # two phases: no guess

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pdprof import parse
+from pdprof import parse, variants
 from pdprof.config import Point
 from pdprof.errors import DatasetError
 from pdprof.fsutil import atomic_output
@@ -118,7 +118,11 @@ def tidy_point(
     """One point's raw outputs (bench.json, ncu CSV page, nsys exports) as tidy rows with provenance."""
     frames = [bench_frame(json.loads(Path(bench).read_text()))]
     if ncu is not None:
-        frames.append(profiler_frame(parse.parse_file(ncu, "ncu"), "ncu"))
+        profiled = profiler_frame(parse.parse_file(ncu, "ncu"), "ncu")
+        phases = variants.VARIANTS[point.variant].phases
+        if len(phases) == 1:  # a one-phase variant's library kernels (cuBLAS) name no phase
+            profiled["phase"] = profiled["phase"].replace("other", phases[0])
+        frames.append(profiled)
     if nsys is not None:
         frames.append(timeline_frame(nsys))
     return point_frame(frames, point, gpu_slug, json.loads(Path(provenance).read_text()))
