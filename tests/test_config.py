@@ -104,3 +104,18 @@ def test_every_config_key_in_the_schema_has_a_type_and_a_description():
     for name, definition in schema["$defs"].items():
         walk(definition, f"$defs.{name}")
     assert undocumented == []
+
+
+def test_device_bytes_follow_each_variants_buffers():
+    from pdprof import run
+
+    def point(variant: str, T: int = 32768) -> config.Point:
+        return config.Point(variant, 32, 4096, 32, 8, T, 256)
+
+    # a distinct bf16 K and V per layer: 2 x 32 x 8 x 32768 x 128 x 2 bytes = 4 GiB, plus q, out, partials
+    assert run.device_bytes(point("kv_stream")) == 2**32 + 4 * (2 * 32 + 2 * 32768) * 32 * 128
+    assert run.device_bytes(point("kv_stream_fp8")) - run.device_bytes(point("kv_stream")) == -(2**31)
+    assert run.device_bytes(point("fma_ilp")) == 4 * (2 * 32768 * 4096 + 1024)  # prefill buffers only
+    # gemm: fp16 weights of one layer (QKV 4096x6144, O, MLP 2 x 4096x16384) and the activations
+    weights = 2 * 4096 * (6144 + 4096 + 2 * 16384)
+    assert run.device_bytes(point("gemm", 2048)) == weights + 2 * 2048 * (4096 + 6144 + 4096 + 16384 + 4096)

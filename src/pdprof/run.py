@@ -21,6 +21,9 @@ def device_bytes(point: Point) -> int:
     """Device memory the benchmark allocates for a point (needed_bytes in kernels/prefill_decode_bench.cu)."""
     spec = variants.VARIANTS[point.variant]
     head_dim = point.H // point.heads
+    if point.variant == "gemm":  # fp16 weights of one layer (QKV, O, MLP 4H) and the activations
+        qkv, ffn = point.H + 2 * point.kv_heads * head_dim, 4 * point.H
+        return 2 * (point.H * (qkv + point.H + 2 * ffn) + point.T * (point.H + qkv + point.H + ffn + point.H))
     prefill = 4 * (2 * point.T * point.H + 1024) if "prefill" in spec.phases else 0  # X, Y, weight tile
     decode = 0
     if "decode" in spec.phases and not spec.per_layer_kv:  # one fp32 K, V, q, out
