@@ -4,7 +4,9 @@ The tool that wrote a file is recognized by content, never by file name, through
 PARSERS: a registry of {tool: ProfilerFormat(sniff, parse, description)}, so a
 new profiler (nsys, rocprof) is one more entry. Tool parsers return their rows;
 this module adds the columns common to all tools, fixes order and dtypes, and
-turns every failure to read a file into a one-line ProfilerOutputError.
+turns every failure to read a file into a one-line ProfilerOutputError. Before
+the file is read as text, ncu.parse_ncu_file may take it: the fast path for a
+clean ncu details page, with the same rows.
 
 Command line: `pdprof parse INPUT... [--tool auto|ncu|nsys|rocprof] --out FILE.parquet`.
 """
