@@ -269,11 +269,16 @@ def _columns_of_rows(table: _Table, min_fields: int, encoded: frozenset[str]) ->
     """
     width = len(table.header)
     padding = [""] * width
-    rows = [(row + padding)[:width] for row in table.rows if len(row) >= min_fields]
-    fields = list(zip(*rows, strict=True)) if rows else [()] * width
+    rows = [
+        row if len(row) >= width else row + padding[len(row) :]
+        for row in table.rows
+        if len(row) >= min_fields
+    ]
+    # One Arrow list per record, converted in one C pass; a column is then each list's field.
+    records = pa.array(rows, type=pa.list_(pa.large_string()))
     columns = {}
     for name, index in _first_indexes(table.header).items():
-        texts = pa.array(fields[index], type=pa.large_string())
+        texts = pc.list_element(records, index)
         columns[name] = pa.chunked_array([texts.dictionary_encode() if name in encoded else texts])
     return columns
 
