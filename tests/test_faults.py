@@ -112,13 +112,14 @@ def test_rerun_after_a_fault_redoes_only_what_is_missing(workdir):
     assert re.search(r"^profile_ncu\s+1$", done.stderr, re.M), done.stderr
 
 
-def interrupt(workdir: Path, signum: int) -> None:
+def interrupt(workdir: Path, signum: int) -> bool:
     """Start a run in its own process group and signal the whole group once a point is parsed.
 
     SIGINT is Ctrl-C in a terminal, SIGTERM is scancel or a scheduler's time limit, SIGKILL is
     node loss (no cleanup code runs at all). Every wait is bounded: Snakemake's SIGTERM handler
     takes a lock the interrupted main thread may hold, so a run that is still alive after a
     minute is killed, which is the harshest interruption and must be survived too.
+    Returns whether the run ended killed (then Snakemake's lock is left behind).
     """
     proc = subprocess.Popen(
         snakemake_argv(workdir),
@@ -127,6 +128,7 @@ def interrupt(workdir: Path, signum: int) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    killed = signum == signal.SIGKILL
     try:
         parsed = results(workdir) / "parsed"
         deadline = time.monotonic() + 120
@@ -137,18 +139,20 @@ def interrupt(workdir: Path, signum: int) -> None:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+        killed = True
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+    return killed
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_interrupted_run_leaves_nothing_a_rerun_would_trust(workdir, signum):
-    interrupt(workdir, signum)
+    killed = interrupt(workdir, signum)
     assert not (results(workdir) / "report" / "validation.json").exists()
-    if signum == signal.SIGKILL:  # a killed Snakemake leaves its lock: the README says to unlock
+    if killed:  # a killed Snakemake leaves its lock: the README says to unlock
         unlocked = snakemake(workdir, "", "--unlock")
         assert unlocked.returncode == 0, unlocked.stderr[-2000:]
     done = snakemake(workdir, "")
