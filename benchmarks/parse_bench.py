@@ -47,19 +47,21 @@ def build_input(rows: int, out: Path) -> int:
     return rows
 
 
-def best_time(read: Callable[[], object], repeats: int) -> float:
-    """Fastest of `repeats` runs, in seconds (the least disturbed by other load).
-
-    One untimed run first, so that neither reader is timed paying for first use
-    (lazy imports, thread pools, the allocator growing the heap).
-    """
-    read()
+def run_times(call: Callable[[], object], runs: int) -> list[float]:
+    """Seconds of each of `runs` calls, after one untimed call, so that nothing is timed paying
+    for first use (lazy imports, thread pools, the allocator growing the heap)."""
+    call()
     times = []
-    for _ in range(repeats):
+    for _ in range(runs):
         started = time.perf_counter()
-        read()
+        call()
         times.append(time.perf_counter() - started)
-    return min(times)
+    return times
+
+
+def best_time(read: Callable[[], object], repeats: int) -> float:
+    """Fastest of `repeats` runs, in seconds (the least disturbed by other load)."""
+    return min(run_times(read, repeats))
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from parse_bench import run_times  # benchmarks/ is the script's folder, first on sys.path
 
 from pdprof import parse
 from pdprof.profilers import ncu
@@ -49,16 +50,6 @@ def timed(module: object, name: str, spent: list[float]) -> None:
             spent.append(time.perf_counter() - started)
 
     setattr(module, name, wrapper)
-
-
-def run_times(call: Callable[[], object], runs: int) -> list[float]:
-    call()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return times
 
 
 def main() -> None:
