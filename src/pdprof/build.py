@@ -7,10 +7,9 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from pdprof import gpu, tools
+from pdprof import gpu, tools, variants
 from pdprof.errors import ToolError
 from pdprof.fsutil import atomic_output
 
@@ -62,7 +61,7 @@ def build(backend: str, source: Path, output: Path, arch: str, flags: list[str])
 def write_nvrtc_launcher(output: Path) -> list[str]:
     """An executable at *output* that runs `python -m pdprof.cupy_bench` with this interpreter."""
     src = Path(__file__).resolve().parents[1]
-    argv = [sys.executable, "-m", "pdprof.cupy_bench"]
+    argv = list(variants.CUPY_RUNNER)
     print(f"nvcc not found, CuPy is installed: {output} runs the kernels through NVRTC ({' '.join(argv)})")
     with atomic_output(output) as tmp:
         tmp.write_text(

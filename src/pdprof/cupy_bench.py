@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdprof import variants
+from pdprof.config import Point
 
 KERNELS = Path(__file__).resolve().parents[2] / "kernels"
 SCHEMA = "pdprof.bench/1"
@@ -57,14 +58,9 @@ class UsageError(Exception):
 
 
 @dataclass(frozen=True)
-class Params:
-    variant: str
-    L: int
-    H: int
-    heads: int
-    kv_heads: int
-    T: int
-    iters_fma: int
+class Params(Point):
+    """A point and how the benchmark runs it (its flags beyond the point's axes)."""
+
     warmup: int
     repeats: int
     profile_layers: int
@@ -145,13 +141,16 @@ class Phase:
 
     step: Callable[[int], None]
     reference: Callable[[], float]
-    outputs: object  # device array(s) poisoned before the check and checked for finiteness after
+    outputs: object  # device array(s), or a dict of them, poisoned before the check and checked after
     flops_per_step: float
     bytes_per_step: float = 0.0
     distinct_bytes: float = 0.0
     splits: int = 1
     tokens_per_split: int = 0
     tolerance: float = REFERENCE_TOLERANCE
+
+    def arrays(self) -> list:
+        return list(self.outputs.values()) if isinstance(self.outputs, dict) else [self.outputs]
 
 
 def module(cp):
@@ -168,7 +167,7 @@ def module(cp):
     )
 
 
-def blocks_per_sm(cp, kernel, sm_count: int) -> int:
+def blocks_per_sm(cp, kernel) -> int:
     """Resident blocks of THREADS threads per SM for *kernel* (the CUDA occupancy calculator)."""
     try:
         return max(1, cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(kernel.ptr, THREADS, 0))
@@ -251,8 +250,8 @@ def decode_phase(cp, mod, p: Params, sm_count: int) -> Phase:
     import numpy as np
 
     spec = variants.VARIANTS[p.variant]
-    kv_format = "fp8_e4m3" if spec.kv_bytes == 1 else "bf16"
-    fmt = "Fp8E4M3" if spec.kv_bytes == 1 else "Bf16"
+    kv_format = kv_format_of(p.variant)
+    fmt = {"bf16": "Bf16", "fp8_e4m3": "Fp8E4M3"}[kv_format]  # the kv_formats.h struct
     attention = p.variant.startswith("attention")
     d, group = p.head_dim, p.heads // p.kv_heads
     kv_per_layer = p.kv_heads * p.T * d
@@ -272,7 +271,7 @@ def decode_phase(cp, mod, p: Params, sm_count: int) -> Phase:
     kernel = mod.get_function(name)
     elements = 8 if attention else 16 // spec.kv_bytes
     granule = THREADS // (d // elements) * (UNROLL["attention"] if attention else UNROLL["kv_stream"])
-    wanted = min(MAX_SPLITS, max(1, sm_count * blocks_per_sm(cp, kernel, sm_count) // p.kv_heads))
+    wanted = min(MAX_SPLITS, max(1, sm_count * blocks_per_sm(cp, kernel) // p.kv_heads))
     tokens_per_split = div_up(div_up(p.T, wanted), granule) * granule
     splits = div_up(p.T, tokens_per_split)
     partial = cp.empty(p.heads * splits * d, dtype=cp.float32)
@@ -391,15 +390,14 @@ def timed(cp, step: Callable[[int], None], layers: int, name: str) -> float:
 
 
 def outputs_finite(cp, phase: Phase) -> bool:
-    arrays = phase.outputs.values() if isinstance(phase.outputs, dict) else [phase.outputs]
-    return all(bool(cp.isfinite(array).all()) for array in arrays)
+    return all(bool(cp.isfinite(array).all()) for array in phase.arrays())
 
 
 def run(p: Params) -> tuple[dict, int]:
     import cupy as cp
 
     device = device_info(cp)
-    spec_phases = ("prefill",) if p.variant == "gemm" else variants.VARIANTS[p.variant].phases
+    spec_phases = variants.VARIANTS[p.variant].phases
     mod = None if p.variant == "gemm" else module(cp)
     phases: dict[str, Phase] = {}
     if "prefill" in spec_phases:
@@ -413,7 +411,7 @@ def run(p: Params) -> tuple[dict, int]:
 
     errors = {"prefill": 0.0, "decode": 0.0}
     for name, phase in phases.items():  # correct first: one untimed step against float64
-        for array in phase.outputs.values() if isinstance(phase.outputs, dict) else [phase.outputs]:
+        for array in phase.arrays():
             array.fill(float("nan"))
         phase.step(1 if name == "prefill" else p.L)
         cp.cuda.Device().synchronize()

@@ -21,31 +21,28 @@ class Variant:
     per_layer_kv: bool  # a distinct K/V per layer (the seed reuses one for all layers)
     group_sizes: tuple[int, ...] | None  # heads/kv_heads the kernel supports; None: any
     elements_per_thread: int  # K/V elements one thread loads per row (head_dim constraint)
-    summary: str
     runner: str = "binary"  # "binary": kernels/prefill_decode_bench.cu; "cupy": pdprof.cupy_bench only
 
 
+# What each kernel does: config/README.md.
 VARIANTS = {
-    "seed": Variant(("prefill", "decode"), 4, False, None, 1,
-                    "the seed note's kernels, unchanged: one dependent FMA chain; strided fp32 K/V scan"),
-    "fma_ilp": Variant(("prefill",), 0, False, None, 1,
-                       "prefill FMA stress with 8 independent chains per thread"),
-    "kv_stream": Variant(("decode",), 2, True, None, 8,
-                         "bandwidth-optimal bf16 K/V scan, T split over all SMs, 16-byte loads"),
-    "kv_stream_fp8": Variant(("decode",), 1, True, None, 16, "kv_stream over fp8 (e4m3) K/V"),
-    "attention": Variant(("decode",), 2, True, (1, 2, 4, 8), 8,
-                         "GQA decode attention, flash-decoding split over T, bf16 K/V"),
-    "attention_fp8": Variant(("decode",), 1, True, (1, 2, 4, 8), 8, "attention over fp8 (e4m3) K/V"),
-    "graph": Variant(("decode",), 2, True, None, 8, "kv_stream with the L-layer step replayed as a CUDA graph"),
-    "gemm": Variant(("prefill",), 0, False, None, 1,
-                    "the prefill's QKV, O and MLP projections as cuBLAS GEMMs (CuPy, fp16)", runner="cupy"),
-}  # fmt: skip
+    "seed": Variant(("prefill", "decode"), 4, False, None, 1),
+    "fma_ilp": Variant(("prefill",), 0, False, None, 1),
+    "kv_stream": Variant(("decode",), 2, True, None, 8),
+    "kv_stream_fp8": Variant(("decode",), 1, True, None, 16),
+    "attention": Variant(("decode",), 2, True, (1, 2, 4, 8), 8),
+    "attention_fp8": Variant(("decode",), 1, True, (1, 2, 4, 8), 8),
+    "graph": Variant(("decode",), 2, True, None, 8),
+    "gemm": Variant(("prefill",), 0, False, None, 1, runner="cupy"),
+}
+# The CuPy runner: NVRTC where nvcc is missing (pdprof.build), and every "cupy" variant.
+CUPY_RUNNER = [sys.executable, "-m", "pdprof.cupy_bench"]
 
 
 def program(binary: str | Path, variant: str) -> list[str]:
     """The argv prefix that runs *variant*: the compiled benchmark, or the CuPy runner for its variants."""
     if VARIANTS[variant].runner == "cupy":
-        return [sys.executable, "-m", "pdprof.cupy_bench"]
+        return list(CUPY_RUNNER)
     return [str(binary)]
 
 
