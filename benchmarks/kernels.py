@@ -16,7 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from pdprof import build, calibrate, gpu, parse, run, timeline
+from pdprof import build, calibrate, dataset, gpu, run
 from pdprof.config import Point
 from pdprof.errors import PdprofError
 
@@ -41,9 +41,8 @@ def decode_gap_ns(binary: Path, out: Path, p: Point) -> float:
 
     folder = out / "nsys" / p.id
     nsys.profile(binary, p, folder, warmup=2, repeats=5, timeout_s=600)
-    exports = [path for path in sorted(folder.glob("nsys_*.csv")) if path.stat().st_size > 0]
-    stats = timeline.timeline_stats(parse.parse_files(exports, "nsys"))
-    return float(stats.loc["decode", "gap_mean_ns"])
+    rows = dataset.timeline_frame(folder)
+    return float(rows.loc[(rows["phase"] == "decode") & (rows["metric"] == "gap_mean_ns"), "value"].iloc[0])
 
 
 def row(kernel: str, shape: str, measured: str, target: str, ok: bool | None) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pdprof import dataset, parse, timeline, validate, variants
+from pdprof import dataset, validate, variants
 
 BUNDLE = Path(__file__).resolve().parents[1] / "captures" / "nvidia-h100-80gb-hbm3-kernels"
 POINTS = sorted(path.name for path in (BUNDLE / "runs").iterdir())
@@ -67,9 +67,10 @@ def test_fma_ilp_prefill_is_compute_bound_and_linear(checks):
 
 def test_the_graph_removes_the_launch_gaps_nsys_sees():
     def gap_ns(point: str) -> float:
-        exports = sorted((BUNDLE / "runs" / point / "nsys").glob("nsys_*.csv"))
-        stats = timeline.timeline_stats(parse.parse_files([p for p in exports if p.stat().st_size], "nsys"))
-        return float(stats.loc["decode", "gap_mean_ns"])
+        rows = dataset.timeline_frame(BUNDLE / "runs" / point / "nsys")
+        return float(
+            rows.loc[(rows["phase"] == "decode") & (rows["metric"] == "gap_mean_ns"), "value"].iloc[0]
+        )
 
     for T in (2048, 8192, 32768):
         per_kernel = gap_ns(f"kv_stream-L32-H4096-h32-kv8-T{T}-f256")

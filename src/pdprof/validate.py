@@ -192,7 +192,9 @@ def calibration_of(slug: str, rows: pd.DataFrame, calibrations: dict[str, dict])
     if slug in calibrations:
         return calibrations[slug]
     names = _unique_strings(rows["gpu_name"]) if "gpu_name" in rows else []
-    same_card = [c for c in calibrations.values() if len(names) == 1 and c["device"]["name"] == names[0]]
+    if len(names) != 1:
+        return None
+    same_card = [c for c in calibrations.values() if c["device"]["name"] == names[0]]
     return same_card[0] if len(same_card) == 1 else None
 
 
@@ -203,9 +205,7 @@ def _all_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:
     variants = _unique_strings(df["variant"])
     if len(variants) <= 1:
         # Stable ids for the common single-variant case (also yields SKIPs for empty data).
-        return (
-            _phases_of(variants[0], _variant_checks(df, limits)) if variants else _variant_checks(df, limits)
-        )
+        return _phases_of(variants[0] if variants else "", _variant_checks(df, limits))
     checks = []
     for variant in variants:
         for check in _phases_of(variant, _variant_checks(df[df["variant"] == variant], limits)):
@@ -220,7 +220,7 @@ def _all_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:
 def _phases_of(variant: str, checks: list[Check]) -> list[Check]:
     """A variant without a kernel for a phase: that phase's checks say so instead of "no rows"."""
     spec = VARIANTS.get(variant)
-    if spec is None:
+    if spec is None:  # no data, or a variant this code does not know: nothing to say
         return checks
     reason = "Variant {variant} has no {phase} kernel (it runs {phases} only), so this check does not apply."
     return [
