@@ -7,11 +7,19 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pdprof.units import is_missing_text, parse_number, parse_numbers, to_base, to_base_series
+from pdprof.units import (
+    is_missing_text,
+    parse_number,
+    parse_number_array,
+    parse_numbers,
+    to_base,
+    to_base_series,
+)
 
 CONVERSIONS = [
     # bytes: ncu's prefixes are decimal
@@ -142,6 +150,35 @@ def test_parse_numbers_agrees_with_parse_number(text: str) -> None:
         expected = math.nan
     got = parse_numbers(pd.Series([text])).iloc[0]
     assert (math.isnan(got) and math.isnan(expected)) or got == expected
+
+
+def _parsed_or_nan(text: str | None) -> float:
+    try:
+        return math.nan if text is None else parse_number(text)
+    except ValueError:
+        return math.nan
+
+
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet="0123456789.-+eE", max_size=8),  # plain bytes: cast, or the expression
+            st.text(alphabet="0123456789,.-+eE naN/", max_size=12),
+        ),
+        max_size=40,
+    ),
+    large=st.booleans(),
+    cut=st.integers(0, 3),
+)
+def test_parse_number_array_agrees_with_parse_number(texts: list[str | None], large: bool, cut: int) -> None:
+    """Plain numbers are cast, the rest matched: one array of both, sliced and in chunks."""
+    array = pa.array(texts, type=pa.large_string() if large else pa.string())
+    expected = np.array([_parsed_or_nan(text) for text in texts[cut:]], dtype=np.float64)
+    for given_texts in (array.slice(cut), pa.chunked_array([array.slice(cut, 2), array.slice(cut + 2)])):
+        got = parse_number_array(given_texts)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, expected)
 
 
 @given(st.lists(st.sampled_from([unit for unit, _, _ in CONVERSIONS]), min_size=1, max_size=30))

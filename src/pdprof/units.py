@@ -195,12 +195,69 @@ def is_missing_text(texts: pd.Series) -> pd.Series:
 _WHOLE_NUMBER = f"^(?:{_NUMBER_PATTERN.pattern})$"
 
 
-def parse_number_array(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Vectorized parse_number on Arrow strings: float64, NaN for missing markers, garbage and nulls."""
+def _matched_numbers(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """parse_number_array by the regular expression (run by RE2 on every value), then a cast."""
     stripped = pc.utf8_trim_whitespace(texts)
     numeric = pc.match_substring_regex(stripped, _WHOLE_NUMBER)
     digits = pc.replace_substring(pc.if_else(numeric, stripped, None), ",", "")
     return as_numpy(pc.cast(digits, pa.float64()))
+
+
+def _is_plain_byte(chars: np.ndarray) -> np.ndarray:
+    """True for the bytes of a plain number: digits, ".", "+", "-", "e" and "E"."""
+    return (
+        (chars - np.uint8(ord("0")) < 10)
+        | ((chars | np.uint8(0x20)) == ord("e"))
+        | (chars == ord("."))
+        | (chars == ord("-"))
+        | (chars == ord("+"))
+    )
+
+
+def _plain_texts(texts: pa.Array) -> np.ndarray | None:
+    """True where a valid text is not empty and all plain-number bytes; None unless Arrow strings.
+
+    Works on the array's buffers: one pass over the characters, one reduction per text.
+    """
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        return None
+    _, offsets_buffer, data_buffer = texts.buffers()
+    offset_type = np.int32 if pa.types.is_string(texts.type) else np.int64
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[texts.offset : texts.offset + len(texts) + 1]
+    chars = (
+        np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
+        if data_buffer
+        else np.empty(0, np.uint8)
+    )
+    # A False after the last character, so that every start indexes into it; empty texts
+    # (two equal starts) get whatever their start holds and are ruled out by their length.
+    not_plain = np.append(~_is_plain_byte(chars), False)
+    plain = ~np.logical_or.reduceat(not_plain, offsets[:-1] - offsets[0]) & (np.diff(offsets) > 0)
+    return plain & as_numpy(texts.is_valid()) if texts.null_count else plain
+
+
+def parse_number_array(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Vectorized parse_number on Arrow strings: float64, NaN for missing markers, garbage and nulls.
+
+    Plain numbers (digits, sign, point and exponent only, as profilers print most values)
+    are cast straight away; the regular expression runs on the other texts only. A text
+    Arrow's cast takes is one the expression takes (the same number then): where the cast
+    refuses a plain text, all texts go the way of the expression.
+    """
+    if isinstance(texts, pa.ChunkedArray):
+        return np.concatenate([np.empty(0), *(parse_number_array(chunk) for chunk in texts.chunks)])
+    plain = _plain_texts(texts)
+    if plain is None or not len(texts):
+        return _matched_numbers(texts)
+    numbers = np.full(len(texts), np.nan)
+    try:
+        numbers[plain] = as_numpy(pc.cast(texts.filter(plain), pa.float64()))
+    except pa.ArrowInvalid:
+        return _matched_numbers(texts)
+    if not plain.all():
+        others = ~plain
+        numbers[others] = _matched_numbers(texts.filter(others))
+    return numbers
 
 
 def parse_numbers(texts: pd.Series) -> pd.Series:
