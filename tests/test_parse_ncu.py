@@ -454,19 +454,25 @@ _FIELD_TEXTS = st.one_of(
         max_size=6,
     ),
     csv_block=st.sampled_from([300, 1000, ncu._CSV_BLOCK]),
+    scan_block=st.sampled_from([1, 2, 7, 64, ncu._SCAN_BLOCK]),
 )
 def test_fast_and_general_paths_agree_on_any_quoted_table(
-    records: list[list[str]], edits: list[tuple[int, int, str]], csv_block: int
+    records: list[list[str]], edits: list[tuple[int, int, str]], csv_block: int | None, scan_block: int
 ) -> None:
     """Whatever the fields hold, the fast path gives the general path's rows or turns the file down.
 
-    Small pyarrow blocks put block boundaries inside the table, and between a record's lines.
+    Small pyarrow blocks put block boundaries inside the table, and between a record's lines;
+    small scan blocks put them between a newline and the quote after it.
     """
     rows = [list(record) for record in records]
     for row, column, text in edits:
         rows[row % len(rows)][column] = text
     table = _quoted_table([_H100_ROWS[0], *rows])
-    with tempfile.TemporaryDirectory() as folder, mock.patch.object(ncu, "_CSV_BLOCK", csv_block):
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        mock.patch.object(ncu, "_CSV_BLOCK", csv_block),
+        mock.patch.object(ncu, "_SCAN_BLOCK", scan_block),
+    ):
         path = Path(folder) / "details.csv"
         path.write_bytes(table.encode("utf-8", errors="surrogatepass"))
         expected = _general_path(path)

@@ -332,8 +332,8 @@ def _details_rows(columns: _Columns, kernel_column: str) -> pa.Table:
     rows = len(tidy["kernel"])
     for ncu_name, column in DETAILS_COLUMNS.items():
         tidy[column] = _column_or_blank(columns, ncu_name, rows)
-    # Parsing the numbers costs most: chunk by chunk, two at a time, outside the GIL.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # Parsing the numbers costs most: chunk by chunk on all threads, mostly outside the GIL.
+    with ThreadPoolExecutor(max_workers=_threads()) as pool:
         numbers = np.concatenate([np.empty(0), *pool.map(parse_number_array, tidy["raw_value"].chunks)])
     tidy["value"], tidy["unit"] = to_base_arrays(numbers, tidy["raw_unit"])
     metrics, metric_codes = _dictionary(tidy["metric"])
@@ -546,8 +546,8 @@ def _with_canonical_rows(tidy: pa.Table, page: str) -> pd.DataFrame:
         identity_row,
     )
     sources.update({name: (column, order) for name, column in appended.items()})
-    # Each text column is a copy of its own, done outside the GIL: two at a time.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # Each text column is a copy of its own, done outside the GIL: on all threads.
+    with ThreadPoolExecutor(max_workers=_threads()) as pool:
         frame = dict(zip(sources, pool.map(lambda source: _texts_at(*source), sources.values()), strict=True))
     frame["page"] = _strings(_repeated(page, len(launch)))
     frame["launch"] = launch[order]
@@ -573,34 +573,63 @@ def parse_ncu(text: str, source: str) -> pd.DataFrame:
 
 # --- the fast path: a clean details page straight from the file ----------------------------
 
-# Bytes per numpy pass of the scan: large, so that Python's cost per pass is small.
+# Bytes per task of the scan, which threads share: 1 MiB, so that numpy's temporaries stay in cache.
 _SCAN_BLOCK = 1 << 20
-# Bytes per block of pyarrow's CSV reader: its unit of work per thread.
-_CSV_BLOCK = 1 << 22
+# Bytes per block of pyarrow's CSV reader (its unit of work per thread); None: about
+# _CSV_BLOCKS_PER_THREAD blocks per thread, 1 to 16 MiB each.
+_CSV_BLOCK: int | None = None
+_CSV_BLOCKS_PER_THREAD = 4
+_CSV_BLOCK_BYTES = (1 << 20, 1 << 24)
 _HEADER_LINE_BYTES = re.compile(_HEADER_LINE.pattern.encode(), re.MULTILINE)
-_QUOTE, _NEWLINE = ord('"'), ord("\n")
+_NEWLINE = ord("\n")
+# A newline followed by a quote (a line that starts a record), as one 16-bit number.
+_LINE_START = np.frombuffer(b'\n"', dtype=np.uint16)[0]
+
+
+def _threads() -> int:
+    """Threads for the fast path's parallel steps: as many as pyarrow's CPU pool has."""
+    return max(1, pa.cpu_count())
+
+
+def _scan_block(data: mmap.mmap, scanned: np.ndarray, offset: int) -> tuple[int, int] | None:
+    """(newlines, newlines followed by a quote) in one block of `scanned`; None unless clean.
+
+    Clean bytes: ASCII without NUL or CR. A newline at the block's end is matched with the
+    next block's first byte; pairs are counted as 16-bit numbers at even and odd offsets.
+    """
+    block = scanned[offset : offset + _SCAN_BLOCK]
+    if block.max() >= 0x80 or block.min() == 0:
+        return None
+    at = len(data) - len(scanned) + offset  # where the block is in `data`
+    if data.find(b"\r", at, at + len(block)) >= 0:
+        return None
+    pairs = scanned[offset : offset + _SCAN_BLOCK + 1]
+    even = pairs[: len(pairs) // 2 * 2].view(np.uint16)
+    odd = pairs[1 : 1 + (len(pairs) - 1) // 2 * 2].view(np.uint16)
+    starts = np.count_nonzero(even == _LINE_START) + np.count_nonzero(odd == _LINE_START)
+    return int(np.count_nonzero(block == _NEWLINE)), int(starts)
 
 
 def _newlines_if_clean(data: mmap.mmap, start: int) -> int | None:
     """The number of newlines from `start` on, or None unless the bytes are clean.
 
     Clean: no NUL or CR in the file; from `start` on ASCII, and every newline but a
-    final one followed by a quote. numpy passes over the mapped file, no copy.
+    final one followed by a quote. numpy passes over the mapped file, no copy, a block
+    per task on all threads (numpy lets go of the GIL).
     """
-    if data.find(b"\0") >= 0 or data.find(b"\r") >= 0:
+    if data.find(b"\0", 0, start) >= 0 or data.find(b"\r", 0, start) >= 0:
         return None
     scanned = np.frombuffer(data, dtype=np.uint8)[start:]
-    newlines = 0
-    for offset in range(0, len(scanned), _SCAN_BLOCK):
-        block = scanned[offset : offset + _SCAN_BLOCK]
-        if block.max() >= 0x80:
-            return None
-        positions = np.flatnonzero(block == _NEWLINE) + offset
-        newlines += len(positions)
-        followers = positions[positions < len(scanned) - 1] + 1
-        if not (scanned[followers] == _QUOTE).all():
-            return None
-    return newlines
+    with ThreadPoolExecutor(max_workers=_threads()) as pool:
+        counts = list(
+            pool.map(lambda offset: _scan_block(data, scanned, offset), range(0, len(scanned), _SCAN_BLOCK))
+        )
+    if None in counts:
+        return None
+    newlines = sum(newlines for newlines, _ in counts)
+    line_starts = sum(starts for _, starts in counts)
+    # Every newline but a final one is followed by a quote.
+    return newlines if line_starts == newlines - (data[-1] == _NEWLINE) else None
 
 
 def _read_records(body: memoryview, header: list[str], included: dict[str, int]) -> pa.Table | None:
@@ -615,10 +644,12 @@ def _read_records(body: memoryview, header: list[str], included: dict[str, int])
         for name, index in included.items()
     }
     names = [str(index) for index in range(len(header))]
+    smallest, largest = _CSV_BLOCK_BYTES
+    block_size = _CSV_BLOCK or min(largest, max(smallest, len(body) // (_CSV_BLOCKS_PER_THREAD * _threads())))
     try:
         return pcsv.read_csv(
             pa.py_buffer(body),
-            read_options=pcsv.ReadOptions(column_names=names, block_size=_CSV_BLOCK),
+            read_options=pcsv.ReadOptions(column_names=names, block_size=block_size),
             convert_options=pcsv.ConvertOptions(include_columns=list(types), column_types=types),
         )
     except pa.ArrowInvalid:
