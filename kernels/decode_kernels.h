@@ -1,10 +1,22 @@
 // Bandwidth-optimal decode kernels: one launch per layer reads that layer's K and V
 // exactly once. The past length T is split over enough blocks to fill every SM;
-// each thread issues wide vector loads, several rows ahead of their first use; the last
-// block to finish a KV head reduces the per-split partials (no second launch).
+// each thread issues wide vector loads, several rows at once; the last block to finish
+// a KV head reduces the per-split partials (no second launch).
 #pragma once
 
 #include "kv_formats.h"
+
+// Programmatic dependent launch (sm_90 and newer, launched with the programmatic
+// stream-serialization attribute): the next layer's kernel starts while this one
+// drains, and waits in griddep_wait() until this grid has finished and its writes
+// are visible. Without the attribute, or on other targets, both are no-ops.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+__device__ inline void griddep_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+__device__ inline void griddep_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+#else
+__device__ inline void griddep_launch_dependents() {}
+__device__ inline void griddep_wait() {}
+#endif
 
 constexpr int kDecodeThreads = 256;
 
@@ -141,8 +153,23 @@ __device__ inline void load_rows(const Storage* K, const Storage* V, size_t base
   }
 }
 
+// acc[i] += k[u][i] * v[u][i] over a pass's rows (a zero row adds nothing).
+template <class F, class Raw, int kUnroll, int n>
+__device__ inline void sum_products(const Raw (&k)[kUnroll], const Raw (&v)[kUnroll], float (&acc)[n]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    float kf[n], vf[n];
+    decode_vector<F, Raw>(k[u], kf);
+    decode_vector<F, Raw>(v[u], vf);
+#pragma unroll
+    for (int i = 0; i < n; ++i) acc[i] = fmaf(kf[i], vf[i], acc[i]);
+  }
+}
+
 // The seed's decode arithmetic (out = sum_t q * k_t * v_t per KV lane), made
-// bandwidth-optimal: K and V are [kv_head][T][d] per layer.
+// bandwidth-optimal: K and V are [kv_head][T][d] per layer. q multiplies the whole
+// sum, so the scan runs before this layer's q exists: only the partials wait for
+// the previous layer (griddep_wait), and consecutive layers' scans overlap.
 template <class F, int kUnroll>
 __global__ void __launch_bounds__(kDecodeThreads)
 decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
@@ -152,39 +179,23 @@ decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
   using Raw = StreamLoad<F>;
   constexpr int n = elements_in<F, Raw>();
   __shared__ float rows_sum[kDecodeThreads * n];
+  griddep_launch_dependents();
   const int head = blockIdx.y, split = blockIdx.x, splits = gridDim.x;
   const SplitGeometry g = split_geometry(n, T, d, tokens_per_split);
   const size_t base = static_cast<size_t>(head) * T * d + static_cast<size_t>(g.lane) * n;
-  float qv[n], acc[n];
+  float acc[n];
 #pragma unroll
-  for (int i = 0; i < n; ++i) {
-    qv[i] = q[head * d + g.lane * n + i];
-    acc[i] = 0.f;
-  }
-  // Rows are loaded one pass ahead of their use: kUnroll rows of K and V are in
-  // flight while the previous kUnroll are summed.
-  const int stride = g.rows * kUnroll;
-  Raw k_next[kUnroll], v_next[kUnroll];
-  load_rows<Raw>(K, V, base, d, g.t_begin + g.row, g.rows, g.t_end, k_next, v_next);
-  for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += stride) {
+  for (int i = 0; i < n; ++i) acc[i] = 0.f;
+  // A pass reads kUnroll rows of K and V per thread; a split is a whole number of
+  // passes, so kUnroll also sets how few and long the splits are (benchmarks/NOTES.md, v3).
+  for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += g.rows * kUnroll) {
     Raw k[kUnroll], v[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      k[u] = k_next[u];
-      v[u] = v_next[u];
-    }
-    load_rows<Raw>(K, V, base, d, t0 + stride, g.rows, g.t_end, k_next, v_next);
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {  // a zero row (past the end) adds nothing
-      float kf[n], vf[n];
-      decode_vector<F, Raw>(k[u], kf);
-      decode_vector<F, Raw>(v[u], vf);
-#pragma unroll
-      for (int i = 0; i < n; ++i) acc[i] = fmaf(qv[i] * kf[i], vf[i], acc[i]);
-    }
+    load_rows<Raw>(K, V, base, d, t0, g.rows, g.t_end, k, v);
+    sum_products<F>(k, v, acc);
   }
+  griddep_wait();  // q, partial and arrivals belong to the previous layer until it ends
 #pragma unroll
-  for (int i = 0; i < n; ++i) rows_sum[g.row * d + g.lane * n + i] = acc[i];
+  for (int i = 0; i < n; ++i) rows_sum[g.row * d + g.lane * n + i] = q[head * d + g.lane * n + i] * acc[i];
   __syncthreads();
   for (int dim = threadIdx.x; dim < d; dim += blockDim.x) {
     float sum = 0.f;
@@ -214,9 +225,16 @@ decode_attention_kernel(const typename F::Storage* __restrict__ K,
   constexpr int n = elements_in<F, Raw>();
   __shared__ float rows_sum[kDecodeThreads * n];
   __shared__ float row_max[kDecodeThreads], row_sum[kDecodeThreads];
+  griddep_launch_dependents();
   const int head = blockIdx.y, split = blockIdx.x, splits = gridDim.x;
   const SplitGeometry g = split_geometry(n, T, d, tokens_per_split);
   const size_t base = static_cast<size_t>(head) * T * d + static_cast<size_t>(g.lane) * n;
+  // The first rows are loaded while the previous layer drains; the scores need this
+  // layer's q, which exists only once that layer has ended.
+  const int stride = g.rows * kUnroll;
+  Raw k_next[kUnroll], v_next[kUnroll];
+  load_rows<Raw>(K, V, base, d, g.t_begin + g.row, g.rows, g.t_end, k_next, v_next);
+  griddep_wait();
   float qv[kG][n], acc[kG][n], running_max[kG], running_sum[kG];
 #pragma unroll
   for (int h = 0; h < kG; ++h) {
@@ -228,9 +246,6 @@ decode_attention_kernel(const typename F::Storage* __restrict__ K,
       acc[h][i] = 0.f;
     }
   }
-  const int stride = g.rows * kUnroll;
-  Raw k_next[kUnroll], v_next[kUnroll];
-  load_rows<Raw>(K, V, base, d, g.t_begin + g.row, g.rows, g.t_end, k_next, v_next);
   for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += stride) {
     Raw k[kUnroll], v[kUnroll];
 #pragma unroll

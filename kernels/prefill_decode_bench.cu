@@ -38,6 +38,7 @@ struct Params {
   int warmup = 2;       // untimed launches of each phase before timing
   int repeats = 10;     // timed repetitions of each phase
   int profile_layers = 1;  // layers launched inside the profiler range (--mode profile)
+  bool layer_overlap = true;  // programmatic dependent launch between layers (sm_90+)
   unsigned seed = 1234;
   std::string variant = "seed";
   std::string mode = "time";  // time | profile
@@ -79,10 +80,38 @@ std::string known_variants() {
 constexpr double kReferenceTolerance = 1e-3;
 // Counter-based input streams of the non-seed variants (kv_formats.h).
 enum InputStream : uint32_t { kStreamK = 1, kStreamV = 2, kStreamQ = 3 };
-constexpr int kUnrollStream = 4;
+// Rows of K and V one kv_stream thread loads per pass (benchmarks/constants_sweep.py
+// rebuilds with -DPDPROF_KV_STREAM_UNROLL=N to compare).
+#ifndef PDPROF_KV_STREAM_UNROLL
+#define PDPROF_KV_STREAM_UNROLL 16
+#endif
+constexpr int kUnrollStream = PDPROF_KV_STREAM_UNROLL;
 constexpr int kUnrollAttention = 2;
 
 int div_up(long long a, int b) { return static_cast<int>((a + b - 1) / b); }
+
+// A decode layer's launch. With `overlap` (CUDA, sm_90+), the launch carries the
+// programmatic stream-serialization attribute: the kernel may start before the
+// previous one on the stream has ended, and orders itself with griddep_wait().
+template <class... Params, class... Args>
+void launch_layer_kernel(bool overlap, void (*kernel)(Params...), dim3 grid, gpuStream_t stream, Args... args) {
+#if defined(PDPROF_HIP)
+  (void)overlap;
+  kernel<<<grid, kDecodeThreads, 0, stream>>>(args...);
+  GPU_CHECK_LAUNCH();
+#else
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = overlap ? 1 : 0;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = dim3(kDecodeThreads);
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  GPU_CHECK(cudaLaunchKernelEx(&config, kernel, args...));
+#endif
+}
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr,
@@ -90,6 +119,7 @@ int div_up(long long a, int b) { return static_cast<int>((a + b - 1) / b); }
                "usage: prefill_decode_bench [--variant NAME] [--L N] [--H N] [--heads N]\n"
                "         [--kv-heads N] [--T N] [--iters-fma N] [--warmup N] [--repeats N]\n"
                "         [--mode time|profile] [--profile-layers N] [--seed N]\n"
+               "         [--layer-overlap on|off]\n"
                "variants: %s\n",
                msg.c_str(), known_variants().c_str());
   std::exit(2);
@@ -137,6 +167,11 @@ Params parse_args(int argc, char** argv) {
     else if (flag == "--seed") p.seed = static_cast<unsigned>(parse_positive("--seed", value));
     else if (flag == "--variant") p.variant = value;
     else if (flag == "--mode") p.mode = value;
+    else if (flag == "--layer-overlap") {
+      if (std::strcmp(value, "on") != 0 && std::strcmp(value, "off") != 0)
+        usage_error(std::string("--layer-overlap must be 'on' or 'off', got '") + value + "'");
+      p.layer_overlap = std::strcmp(value, "on") == 0;
+    }
     else usage_error("unknown flag " + flag);
   }
   const Variant* variant = find_variant(p.variant);
@@ -251,6 +286,7 @@ struct Prefill {
   int iters, blocks;
   std::vector<float> hX, hW;
   float *X = nullptr, *W = nullptr, *Y = nullptr;
+  unsigned long long* clock_probe = nullptr;  // fma_ilp: SM cycles and ns summed over blocks
 
   static constexpr int threads = 256;
   static constexpr size_t checked_elements = 4096;
@@ -263,17 +299,32 @@ struct Prefill {
     GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&X), n * sizeof(float)));
     GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&W), 1024 * sizeof(float)));
     GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&Y), n * sizeof(float)));
+#if !defined(PDPROF_HIP)
+    if (kernel == PrefillKernel::fma_ilp)
+      GPU_CHECK(gpuMalloc(reinterpret_cast<void**>(&clock_probe), 2 * sizeof(unsigned long long)));
+#endif
     GPU_CHECK(gpuMemcpy(X, hX.data(), n * sizeof(float), gpuMemcpyHostToDevice));
     GPU_CHECK(gpuMemcpy(W, hW.data(), 1024 * sizeof(float), gpuMemcpyHostToDevice));
   }
   // Teardown at exit: a failing free has nothing left to protect, so it is not checked.
-  ~Prefill() { (void)gpuFree(X); (void)gpuFree(W); (void)gpuFree(Y); }
+  ~Prefill() { (void)gpuFree(X); (void)gpuFree(W); (void)gpuFree(Y); (void)gpuFree(clock_probe); }
+
+  void reset_clock_probe() const {
+    if (clock_probe) GPU_CHECK(gpuMemset(clock_probe, 0, 2 * sizeof(unsigned long long)));
+  }
+  // Mean SM clock of the launches since the last reset, in MHz; negative without a probe.
+  double probed_clock_mhz() const {
+    if (!clock_probe) return -1;
+    unsigned long long probe[2];
+    GPU_CHECK(gpuMemcpy(probe, clock_probe, sizeof probe, gpuMemcpyDeviceToHost));
+    return probe[1] ? 1e3 * static_cast<double>(probe[0]) / static_cast<double>(probe[1]) : -1;
+  }
 
   void launch(gpuStream_t stream) const {
     if (kernel == PrefillKernel::seed)
       prefill_fma_kernel<<<blocks, threads, 0, stream>>>(X, W, Y, static_cast<int>(n), iters);
     else
-      prefill_fma_ilp_kernel<<<blocks, threads, 0, stream>>>(X, W, Y, static_cast<int>(n), iters);
+      prefill_fma_ilp_kernel<<<blocks, threads, 0, stream>>>(X, W, Y, static_cast<int>(n), iters, clock_probe);
     GPU_CHECK_LAUNCH();
   }
 
@@ -330,11 +381,11 @@ struct Decode {
   std::vector<float> seed_K, seed_V, seed_q;  // host copies of the seed's inputs
   float* out = nullptr;
 
-  Decode(const Variant& v, const Params& params, int sm_count)
+  Decode(const Variant& v, const Params& params, int sm_count, bool overlap)
       : kernel(v.decode), p(params), d(params.H / params.heads) {
     if (kernel == DecodeKernel::seed) setup_seed();
-    else if (std::strcmp(v.kv_format, "fp8_e4m3") == 0) setup_fast<Fp8E4M3>(sm_count);
-    else setup_fast<Bf16>(sm_count);
+    else if (std::strcmp(v.kv_format, "fp8_e4m3") == 0) setup_fast<Fp8E4M3>(sm_count, overlap);
+    else setup_fast<Bf16>(sm_count, overlap);
   }
   ~Decode() { for (void* ptr : allocations) (void)gpuFree(ptr); }
 
@@ -382,7 +433,7 @@ struct Decode {
   }
 
   template <class F>
-  void setup_fast(int sm_count) {
+  void setup_fast(int sm_count, bool overlap) {
     using S = typename F::Storage;
     const bool attention = kernel == DecodeKernel::attention;
     const int group = p.heads / p.kv_heads;
@@ -429,21 +480,20 @@ struct Decode {
       const float* ql = q + out_layer * layer;
       float* ol = out + out_layer * layer;
       if (!attention) {
-        decode_kv_stream_kernel<F, kUnrollStream><<<grid, kDecodeThreads, 0, stream>>>(
-            Kl, Vl, ql, partial, arrivals, ol, T, dim, tps);
-      } else {
-#define PDPROF_ATTENTION(G)                                                                  \
-  decode_attention_kernel<F, G, kUnrollAttention><<<grid, kDecodeThreads, 0, stream>>>(      \
-      Kl, Vl, ql, partial, partial_max_sum, arrivals, ol, T, dim, tps, score_scale)
-        switch (group) {
-          case 1: PDPROF_ATTENTION(1); break;
-          case 2: PDPROF_ATTENTION(2); break;
-          case 4: PDPROF_ATTENTION(4); break;
-          default: PDPROF_ATTENTION(8); break;
-        }
-#undef PDPROF_ATTENTION
+        launch_layer_kernel(overlap, decode_kv_stream_kernel<F, kUnrollStream>, grid, stream, Kl, Vl, ql,
+                            partial, arrivals, ol, T, dim, tps);
+        return;
       }
-      GPU_CHECK_LAUNCH();
+#define PDPROF_ATTENTION(G)                                                                       \
+  launch_layer_kernel(overlap, decode_attention_kernel<F, G, kUnrollAttention>, grid, stream, Kl, Vl, ql, \
+                      partial, partial_max_sum, arrivals, ol, T, dim, tps, score_scale)
+      switch (group) {
+        case 1: PDPROF_ATTENTION(1); break;
+        case 2: PDPROF_ATTENTION(2); break;
+        case 4: PDPROF_ATTENTION(4); break;
+        default: PDPROF_ATTENTION(8); break;
+      }
+#undef PDPROF_ATTENTION
     };
     // float64 reference of the first and the last layer (every layer has its own inputs).
     reference_error = [=]() {
@@ -567,7 +617,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<Decode> decode_phase;
   GraphedSteps graphs;
   if (has_prefill) prefill_phase = std::make_unique<Prefill>(variant.prefill, p);
-  if (has_decode) decode_phase = std::make_unique<Decode>(variant, p, prop.multiProcessorCount);
+  // Programmatic dependent launch exists from compute capability 9.0 (Hopper) on.
+  const bool layer_overlap = p.layer_overlap && std::strcmp(PDPROF_BACKEND, "cuda") == 0 && prop.major >= 9;
+  if (has_decode) decode_phase = std::make_unique<Decode>(variant, p, prop.multiProcessorCount, layer_overlap);
 
   auto prefill_step = [&](int layers) {
     for (int l = 0; l < layers; ++l) prefill_phase->launch(stream);
@@ -641,8 +693,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "timing %d repeats of each phase (variant %s, L=%d, T=%d)\n", p.repeats,
                  variant.name, p.L, p.T);
     std::vector<float> prefill_ms, decode_ms;
-    if (has_prefill)
+    if (has_prefill) {
+      prefill_phase->reset_clock_probe();
       for (int r = 0; r < p.repeats; ++r) prefill_ms.push_back(timed_step(prefill_step, "prefill"));
+    }
     if (has_decode)
       for (int r = 0; r < p.repeats; ++r) decode_ms.push_back(timed_step(decode_step, "decode"));
     if (has_prefill) prefill = summarize(prefill_ms);
@@ -673,7 +727,7 @@ int main(int argc, char** argv) {
       "\"runtime_version\":%d},"
       "\"params\":{\"L\":%d,\"H\":%d,\"heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"T\":%d,"
       "\"iters_fma\":%d,\"warmup\":%d,\"repeats\":%d,\"profile_layers\":%d,\"seed\":%u,"
-      "\"kv_format\":\"%s\"},"
+      "\"kv_format\":\"%s\",\"layer_overlap\":%s},"
       "\"checks\":{\"prefill_output_finite\":%s,\"decode_output_finite\":%s,"
       "\"reference_tolerance\":%.0e,\"prefill_reference_rel_error\":%.3e,"
       "\"decode_reference_rel_error\":%.3e},",
@@ -682,17 +736,18 @@ int main(int argc, char** argv) {
       static_cast<size_t>(prop.totalGlobalMem), prop.memoryBusWidth, mem_clock_khz,
       sm_clock_khz, peak_dram_Bps, driver, runtime, p.L, p.H, p.heads, p.kv_heads, d, p.T,
       p.iters_fma, p.warmup, p.repeats, p.profile_layers, p.seed, variant.kv_format,
+      has_decode && layer_overlap ? "true" : "false",
       prefill_ok ? "true" : "false", decode_ok ? "true" : "false", kReferenceTolerance,
       prefill_error, decode_error);
   if (timing && has_prefill) {
-    const double flops = prefill_phase->flops_per_step(p.L);
+    const double flops = prefill_phase->flops_per_step(p.L), clock_mhz = prefill_phase->probed_clock_mhz();
     line += strprintf(
         "\"prefill\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
         "\"warmup_ms_all\":%s,\"tokens_per_s\":%.3f,\"kernel_flops\":%.0f,"
-        "\"flops_per_s\":%.6e},",
+        "\"flops_per_s\":%.6e,\"sm_clock_mhz\":%s},",
         prefill.median, prefill.min, prefill.max, json_list(prefill.all).c_str(),
         json_list(prefill_warmup_ms).c_str(), p.T / (prefill.median / 1e3), flops,
-        flops / (prefill.median / 1e3));
+        flops / (prefill.median / 1e3), clock_mhz > 0 ? strprintf("%.1f", clock_mhz).c_str() : "null");
   } else {
     line += "\"prefill\":null,";
   }

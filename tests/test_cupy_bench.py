@@ -41,6 +41,15 @@ def test_main_exits_2_on_bad_flags_before_touching_cupy(capsys):
     assert "needs a positive integer, got 'x'" in capsys.readouterr().err
 
 
+def test_the_runners_kernel_constants_are_the_benchmarks():
+    # NVRTC instantiates the same templates as nvcc: a drifted constant would time another kernel.
+    kernels = Path(cupy_bench.__file__).resolve().parents[2] / "kernels"
+    bench = (kernels / "prefill_decode_bench.cu").read_text()
+    assert f"#define PDPROF_KV_STREAM_UNROLL {cupy_bench.UNROLL['kv_stream']}\n" in bench
+    assert f"constexpr int kUnrollAttention = {cupy_bench.UNROLL['attention']};" in bench
+    assert f"#define PDPROF_FMA_CHAINS {cupy_bench.FMA_CHAINS}\n" in (kernels / "prefill_kernels.h").read_text()
+
+
 def test_fp8_table_is_the_e4m3_format():
     values = cupy_bench.fp8_e4m3_values()
     assert values[0x38] == 1.0 and values[0xB8] == -1.0

@@ -62,10 +62,31 @@ def test_every_variant_matches_its_float64_reference(bench_binary, tmp_path, var
         assert result["decode"]["kv_bytes_per_step"] == 3 * 2 * 2 * 1000 * 128 * spec.kv_bytes
 
 
-def test_bad_arguments_exit_2_with_a_message(bench_binary):
-    done = subprocess.run([str(bench_binary), "--T", "-1"], capture_output=True, text=True)
+@pytest.mark.parametrize("overlap", ["on", "off"])
+@pytest.mark.parametrize("variant", ["kv_stream", "attention", "graph"])
+def test_overlapping_layers_still_match_the_reference(bench_binary, variant, overlap):
+    # Consecutive layers share the split partials and arrival counters: with programmatic
+    # dependent launch a layer that wrote them before the previous one ended would corrupt it.
+    point = config.Point(variant, 8, 2048, 16, 4, 3000, 64)
+    argv = [*run.bench_command(bench_binary, point, warmup=1, repeats=3), "--layer-overlap", overlap]
+    result = run.result_line(run.run_checked(argv, 120, "overlap test"))
+    assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
+    assert result["checks"]["decode_output_finite"] is True
+    hopper_or_newer = int(result["device"]["compute_capability"].split(".")[0]) >= 9
+    assert result["params"]["layer_overlap"] is (overlap == "on" and hopper_or_newer)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--T", "-1"], "--T needs a positive integer"),
+        (["--layer-overlap", "maybe"], "--layer-overlap must be"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(bench_binary, argv, message):
+    done = subprocess.run([str(bench_binary), *argv], capture_output=True, text=True)
     assert done.returncode == 2
-    assert "--T needs a positive integer" in done.stderr
+    assert message in done.stderr
 
 
 def test_ncu_profiles_exactly_the_profiler_range(bench_binary, tmp_path):

@@ -38,7 +38,7 @@ SCHEMA = "pdprof.bench/1"
 REFERENCE_TOLERANCE = 1e-3  # fp32 accumulation over inputs the reference decodes identically
 GEMM_TOLERANCE = 1e-2  # fp16 operands and output (device METHOD.md: 1e-3 to 1e-2)
 THREADS = 256  # kDecodeThreads and the prefill kernels' block size
-UNROLL = {"kv_stream": 4, "attention": 2}  # kUnrollStream, kUnrollAttention
+UNROLL = {"kv_stream": 16, "attention": 2}  # kUnrollStream, kUnrollAttention
 MAX_SPLITS = 1024  # kMaxSplits
 STREAM_K, STREAM_V, STREAM_Q = 1, 2, 3  # counter-generator streams (kv_formats.h)
 FMA_CHAINS = 8  # kFmaChains
@@ -148,6 +148,14 @@ class Phase:
     splits: int = 1
     tokens_per_split: int = 0
     tolerance: float = REFERENCE_TOLERANCE
+    clock_probe: object = None  # fma_ilp: device uint64[2], SM cycles and ns summed over blocks
+
+    def probed_clock_mhz(self) -> float | None:
+        """Mean SM clock of the launches since the probe was zeroed (MHz), if the phase has a probe."""
+        if self.clock_probe is None:
+            return None
+        cycles, ns = (int(value) for value in self.clock_probe.get())
+        return 1e3 * cycles / ns if ns else None
 
     def arrays(self) -> list:
         return list(self.outputs.values()) if isinstance(self.outputs, dict) else [self.outputs]
@@ -187,9 +195,13 @@ def prefill_phase(cp, mod, p: Params) -> Phase:
     kernel = mod.get_function("prefill_fma_kernel" if seed else "prefill_fma_ilp_kernel")
     blocks = (n + THREADS - 1) // THREADS
 
+    # fma_ilp's blocks sum their SM cycles and nanoseconds here (prefill_kernels.h: ClockProbe).
+    clock_probe = None if seed else cp.zeros(2, dtype=cp.uint64)
+    probe_arg = () if seed else (clock_probe,)
+
     def step(layers: int) -> None:
         for _ in range(layers):
-            kernel((blocks,), (THREADS,), (X, W, Y, np.int32(n), np.int32(p.iters_fma)))
+            kernel((blocks,), (THREADS,), (X, W, Y, np.int32(n), np.int32(p.iters_fma), *probe_arg))
 
     def reference() -> float:
         index = np.arange(0, n, max(1, n // 4096))
@@ -208,7 +220,7 @@ def prefill_phase(cp, mod, p: Params) -> Phase:
         return relative_error(Y.get()[index], acc)
 
     per_iteration = 4.0 if seed else 2.0 * FMA_CHAINS
-    return Phase(step, reference, Y, per_iteration * n * p.iters_fma * p.L)
+    return Phase(step, reference, Y, per_iteration * n * p.iters_fma * p.L, clock_probe=clock_probe)
 
 
 def gemm_phase(cp, p: Params) -> Phase:
@@ -423,6 +435,9 @@ def run(p: Params) -> tuple[dict, int]:
 
     warmups = {name: [timed(cp, ph.step, p.L, name) for _ in range(p.warmup)] for name, ph in phases.items()}
     times: dict[str, list[float]] = {}
+    for phase in phases.values():
+        if phase.clock_probe is not None:
+            phase.clock_probe.fill(0)
     if p.mode == "time":
         print(
             f"timing {p.repeats} repeats of each phase (variant {p.variant}, L={p.L}, T={p.T})",
@@ -480,7 +495,8 @@ def run(p: Params) -> tuple[dict, int]:
                   "warmup_ms_all": warmups[name]}  # fmt: skip
         if name == "prefill":
             timing |= {"tokens_per_s": p.T / (median / 1e3), "kernel_flops": phase.flops_per_step,
-                       "flops_per_s": phase.flops_per_step / (median / 1e3)}  # fmt: skip
+                       "flops_per_s": phase.flops_per_step / (median / 1e3),
+                       "sm_clock_mhz": phase.probed_clock_mhz()}  # fmt: skip
         else:
             timing |= {"tokens_per_s": 1e3 / median, "kv_bytes_per_step": phase.bytes_per_step,
                        "kv_distinct_bytes": phase.distinct_bytes,

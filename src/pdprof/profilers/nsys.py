@@ -29,7 +29,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -453,13 +453,15 @@ EXPORT_PREFIX = "nsys"
 STDOUT_NAME = "nsys_stdout.txt"
 
 
-def profile_command(binary: Path, point: Point, report: Path, warmup: int, repeats: int) -> list[str]:
-    """nsys argv: CUDA API and NVTX tracing of one timed benchmark run."""
+def profile_command(
+    binary: Path, point: Point, report: Path, warmup: int, repeats: int, bench_flags: Sequence[str] = ()
+) -> list[str]:
+    """nsys argv: CUDA API and NVTX tracing of one timed benchmark run (bench_flags: more benchmark flags)."""
     return [
         "nsys", "profile", "-t", "cuda,nvtx", "--cuda-graph-trace=node",  # graph kernels, not one graph bar
         "--force-overwrite", "true", "-o", str(report),
         *variants.program(binary, point.variant), *point.bench_args(),
-        "--warmup", str(warmup), "--mode", "time", "--repeats", str(repeats),
+        "--warmup", str(warmup), "--mode", "time", "--repeats", str(repeats), *bench_flags,
     ]  # fmt: skip
 
 
@@ -497,7 +499,13 @@ def _record(work: Path, report: Path, what: str, timeout_s: float) -> str:
 
 
 def profile(
-    binary: Path, point: Point, out_dir: Path, warmup: int, repeats: int, timeout_s: float
+    binary: Path,
+    point: Point,
+    out_dir: Path,
+    warmup: int,
+    repeats: int,
+    timeout_s: float,
+    bench_flags: Sequence[str] = (),
 ) -> list[str]:
     """Write nsys.nsys-rep, the nsys_<report>.csv exports, nsys_stdout.txt and nsys_command.json.
 
@@ -511,7 +519,7 @@ def profile(
     what = f"point {point.id}"
     with tempfile.TemporaryDirectory(prefix=".nsys-partial-", dir=out_dir) as folder:
         work = Path(folder)
-        argv = profile_command(binary, point, work / "nsys", warmup, repeats)
+        argv = profile_command(binary, point, work / "nsys", warmup, repeats, bench_flags)
         done = _run(argv, timeout_s, f"nsys on {what}")
         output = done.stdout + done.stderr
         report = work / REPORT_NAME
