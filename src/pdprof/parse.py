@@ -138,7 +138,12 @@ def _finish(rows: pd.DataFrame, tool: str, source: str) -> pd.DataFrame:
         short_names = pd.array([short_kernel_name(kernel) for kernel in kernels], dtype="str")
         rows = rows.assign(kernel_short=short_names.take(kernel_codes, allow_fill=True))
     rows = rows.assign(tool=_repeated(tool, len(rows)), source_file=_repeated(source, len(rows)))
-    return rows[list(TIDY_COLUMNS)].astype(TIDY_COLUMNS)
+    rows = rows[list(TIDY_COLUMNS)]
+    # The ncu parser gives the dtypes already: then no cast, which copies. Resolved dtypes, as
+    # "str" compares equal to a string dtype of any storage, the resolved one to the default.
+    if any(rows[name].dtype != pd.api.types.pandas_dtype(dtype) for name, dtype in TIDY_COLUMNS.items()):
+        rows = rows.astype(TIDY_COLUMNS)
+    return rows
 
 
 def empty_frame() -> pd.DataFrame:
