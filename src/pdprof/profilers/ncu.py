@@ -508,7 +508,7 @@ def _appended(column: pa.ChunkedArray, texts: pa.Array, codes: np.ndarray) -> pa
     if pa.types.is_dictionary(column.type):
         own_texts, own_codes = _dictionary(column)
         combined = pa.DictionaryArray.from_arrays(
-            np.concatenate([own_codes, len(own_texts) + codes]).astype(np.int32),
+            np.concatenate([own_codes, len(own_texts) + codes], dtype=np.int32, casting="same_kind"),
             pa.concat_arrays([own_texts, texts]),
         )
         return pa.chunked_array([combined])
@@ -529,7 +529,10 @@ def _with_canonical_rows(tidy: pa.Table, page: str) -> pd.DataFrame:
     )
     launch = np.concatenate([launch, launch_ids[canonical.launch]])
     order = np.argsort(launch, kind="stable")
-    identity_row = np.concatenate([np.arange(tidy.num_rows), first_row[canonical.launch]])[order]
+    # The row whose identity each row carries: its own, or for a canonical row its launch's first.
+    identity_row = order.copy()
+    is_canonical = order >= tidy.num_rows
+    identity_row[is_canonical] = first_row[canonical.launch[order[is_canonical] - tidy.num_rows]]
     blank = np.zeros(len(canonical.launch), dtype=np.int32)
     appended = {
         "metric": _appended(tidy["metric"], _CANONICAL_NAMES, canonical.metric),
@@ -552,7 +555,8 @@ def _with_canonical_rows(tidy: pa.Table, page: str) -> pd.DataFrame:
     frame["page"] = _strings(_repeated(page, len(launch)))
     frame["launch"] = launch[order]
     frame["value"] = np.concatenate([as_numpy(tidy["value"]), canonical.value])[order]
-    return pd.DataFrame(frame)[[*NCU_COLUMNS, "kernel_short"]]
+    # The columns are new: no copy into the frame.
+    return pd.DataFrame({name: frame[name] for name in [*NCU_COLUMNS, "kernel_short"]}, copy=False)
 
 
 def parse_ncu(text: str, source: str) -> pd.DataFrame:
