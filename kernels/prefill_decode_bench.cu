@@ -86,6 +86,13 @@ enum InputStream : uint32_t { kStreamK = 1, kStreamV = 2, kStreamQ = 3 };
 #define PDPROF_KV_STREAM_UNROLL 16
 #endif
 constexpr int kUnrollStream = PDPROF_KV_STREAM_UNROLL;
+// Least K+V bytes one kv_stream split reads. Consecutive layers' scans overlap, so one
+// layer need not fill the GPU by itself, and fewer, longer splits stream faster
+// (benchmarks/NOTES.md, v3; -DPDPROF_KV_STREAM_SPLIT_KIB=N to compare).
+#ifndef PDPROF_KV_STREAM_SPLIT_KIB
+#define PDPROF_KV_STREAM_SPLIT_KIB 512
+#endif
+constexpr size_t kStreamSplitBytes = static_cast<size_t>(PDPROF_KV_STREAM_SPLIT_KIB) * 1024;
 constexpr int kUnrollAttention = 2;
 
 int div_up(long long a, int b) { return static_cast<int>((a + b - 1) / b); }
@@ -452,8 +459,8 @@ struct Decode {
     distinct_bytes = bytes_per_step = 2 * kv_total * sizeof(S);
     flops_per_layer = attention ? 4.0 * p.heads * p.T * d : 3.0 * kv_per_layer;
 
-    // Enough splits of T that every SM is full in one wave; a split is a whole
-    // number of the kernel's unrolled row passes.
+    // Enough splits of T that every SM is full in one wave (kv_stream: each split at
+    // least kStreamSplitBytes); a split is a whole number of the kernel's row passes.
     const int lanes = d / (attention ? elements_in<F, AttentionLoad<F>>() : elements_in<F, StreamLoad<F>>());
     const int unroll = attention ? kUnrollAttention : kUnrollStream;
     const int granule = kDecodeThreads / lanes * unroll;
@@ -464,7 +471,8 @@ struct Decode {
       GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(
           &blocks_per_sm, decode_kv_stream_kernel<F, kUnrollStream>, kDecodeThreads, 0));
     const int wanted = std::min(kMaxSplits, std::max(1, sm_count * std::max(1, blocks_per_sm) / p.kv_heads));
-    tokens_per_split = div_up(div_up(p.T, wanted), granule) * granule;
+    const int least_tokens = attention ? 1 : static_cast<int>(kStreamSplitBytes / (2 * d * sizeof(S)));
+    tokens_per_split = div_up(std::max(div_up(p.T, wanted), least_tokens), granule) * granule;
     splits = div_up(p.T, tokens_per_split);
     float* partial = allocate<float>(static_cast<size_t>(p.heads) * splits * d);
     float* partial_max_sum = allocate<float>(static_cast<size_t>(p.heads) * splits * 2);

@@ -5,7 +5,7 @@
 // the FP32 pipes busy through the FMA latency, where the seed's one chain stalls.
 // (benchmarks/constants_sweep.py rebuilds with -DPDPROF_FMA_CHAINS=N to compare.)
 #ifndef PDPROF_FMA_CHAINS
-#define PDPROF_FMA_CHAINS 8
+#define PDPROF_FMA_CHAINS 32
 #endif
 constexpr int kFmaChains = PDPROF_FMA_CHAINS;
 

@@ -39,9 +39,10 @@ REFERENCE_TOLERANCE = 1e-3  # fp32 accumulation over inputs the reference decode
 GEMM_TOLERANCE = 1e-2  # fp16 operands and output (device METHOD.md: 1e-3 to 1e-2)
 THREADS = 256  # kDecodeThreads and the prefill kernels' block size
 UNROLL = {"kv_stream": 16, "attention": 2}  # kUnrollStream, kUnrollAttention
+STREAM_SPLIT_KIB = 512  # PDPROF_KV_STREAM_SPLIT_KIB
 MAX_SPLITS = 1024  # kMaxSplits
 STREAM_K, STREAM_V, STREAM_Q = 1, 2, 3  # counter-generator streams (kv_formats.h)
-FMA_CHAINS = 8  # kFmaChains
+FMA_CHAINS = 32  # kFmaChains
 NVRTC_VARIANTS = ("seed", "fma_ilp", "kv_stream", "kv_stream_fp8", "attention", "attention_fp8")
 # What the device code needs from gpu_compat.h, which NVRTC cannot include (it pulls in host headers).
 NVRTC_PRELUDE = """
@@ -284,7 +285,8 @@ def decode_phase(cp, mod, p: Params, sm_count: int) -> Phase:
     elements = 8 if attention else 16 // spec.kv_bytes
     granule = THREADS // (d // elements) * (UNROLL["attention"] if attention else UNROLL["kv_stream"])
     wanted = min(MAX_SPLITS, max(1, sm_count * blocks_per_sm(cp, kernel) // p.kv_heads))
-    tokens_per_split = div_up(div_up(p.T, wanted), granule) * granule
+    least_tokens = 1 if attention else STREAM_SPLIT_KIB * 1024 // (2 * d * spec.kv_bytes)
+    tokens_per_split = div_up(max(div_up(p.T, wanted), least_tokens), granule) * granule
     splits = div_up(p.T, tokens_per_split)
     partial = cp.empty(p.heads * splits * d, dtype=cp.float32)
     partial_max_sum = cp.empty(p.heads * splits * 2, dtype=cp.float32)
