@@ -27,13 +27,13 @@ from pdprof.profilers import ncu
 # (module, function, label): indented labels are parts of the step above them.
 STEPS = [
     (ncu, "_clean_details_columns", "read: clean-page check and pyarrow read"),
-    (ncu, "_newlines_if_clean", "  byte scan (numpy, beside the reader)"),
-    (ncu, "_read_records", "  pyarrow CSV read (2 threads)"),
+    (ncu, "_newlines_if_clean", "  byte scan (numpy on all threads, beside the reader)"),
+    (ncu, "_read_records", "  pyarrow CSV read (pyarrow's threads)"),
     (ncu, "_details_rows", "rows: launch IDs, numbers, units, filter"),
-    (ncu, "parse_number_array", "  numbers (RE2 match, cast; summed over 2 threads)"),
+    (ncu, "parse_number_array", "  numbers (cast, RE2 for the rest; summed over threads)"),
     (ncu, "_with_canonical_rows", "canonical rows, launch order, text columns"),
     (ncu, "_source_grid", "  launch x source grid (numpy)"),
-    (ncu, "_texts_at", "  13 text columns, a take each (summed over 2 threads)"),
+    (ncu, "_texts_at", "  13 text columns, a take each (summed over threads)"),
     (parse, "_finish", "finish: tool and source_file columns, dtypes"),
 ]
 

@@ -33,7 +33,9 @@ import mmap
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -328,16 +330,19 @@ def _blank(texts: pa.Array) -> np.ndarray:
 
 def _details_rows(columns: _Columns, kernel_column: str) -> pa.Table:
     """Tidy rows (_ROW_COLUMNS) of the details page; rule-only lines (no metric name) are dropped."""
-    tidy = _identity(columns, kernel_column)
-    rows = len(tidy["kernel"])
-    for ncu_name, column in DETAILS_COLUMNS.items():
-        tidy[column] = _column_or_blank(columns, ncu_name, rows)
-    # Parsing the numbers costs most: chunk by chunk on all threads, mostly outside the GIL.
+    rows = len(columns[kernel_column])
+    details = {
+        column: _column_or_blank(columns, ncu_name, rows) for ncu_name, column in DETAILS_COLUMNS.items()
+    }
+    # Parsing the numbers costs most: chunk by chunk on all threads, mostly outside the GIL,
+    # while this thread reads the launch IDs and the metric names.
     with ThreadPoolExecutor(max_workers=_threads()) as pool:
-        numbers = np.concatenate([np.empty(0), *pool.map(parse_number_array, tidy["raw_value"].chunks)])
+        parsed = pool.map(parse_number_array, details["raw_value"].chunks)
+        tidy = {**_identity(columns, kernel_column), **details}
+        metrics, metric_codes = _dictionary(tidy["metric"])
+        keep = as_numpy(pc.is_valid(tidy["launch"])) & ~_blank(metrics)[metric_codes]
+        numbers = np.concatenate([np.empty(0), *parsed])
     tidy["value"], tidy["unit"] = to_base_arrays(numbers, tidy["raw_unit"])
-    metrics, metric_codes = _dictionary(tidy["metric"])
-    keep = as_numpy(pc.is_valid(tidy["launch"])) & ~_blank(metrics)[metric_codes]
     table = pa.table(tidy).select(_ROW_COLUMNS)
     return table if keep.all() else table.filter(keep)
 
@@ -515,6 +520,13 @@ def _appended(column: pa.ChunkedArray, texts: pa.Array, codes: np.ndarray) -> pa
     return pa.chunked_array([*column.chunks, texts.take(codes)])
 
 
+def _appended_at(
+    column: pa.ChunkedArray, texts: pa.Array, codes: np.ndarray, rows: np.ndarray
+) -> pd.api.extensions.ExtensionArray:
+    """The column followed by texts[codes], at `rows`."""
+    return _texts_at(_appended(column, texts, codes), rows)
+
+
 def _with_canonical_rows(tidy: pa.Table, page: str) -> pd.DataFrame:
     """NCU_COLUMNS and kernel_short: the tidy rows (all of one page) and canonical rows, by launch.
 
@@ -534,27 +546,27 @@ def _with_canonical_rows(tidy: pa.Table, page: str) -> pd.DataFrame:
     is_canonical = order >= tidy.num_rows
     identity_row[is_canonical] = first_row[canonical.launch[order[is_canonical] - tidy.num_rows]]
     blank = np.zeros(len(canonical.launch), dtype=np.int32)
-    appended = {
-        "metric": _appended(tidy["metric"], _CANONICAL_NAMES, canonical.metric),
-        "unit": _appended(tidy["unit"], _CANONICAL_UNITS, canonical.metric),
-        "raw_value": _appended(tidy["raw_value"], _NO_TEXT, blank),
-        "raw_unit": _appended(tidy["raw_unit"], _NO_TEXT, blank),
-        "section": _appended(tidy["section"], _CANONICAL_SECTION, blank),
-    }
     kernels, kernel_codes = _dictionary(tidy["kernel"])
     short_names = pa.array([short_kernel_name(name) for name in kernels.to_pylist()], type=pa.large_string())
-    sources = {name: (tidy[name], identity_row) for name in ("kernel", *IDENTITY_COLUMNS.values())}
-    sources["kernel_short"] = (
-        pa.chunked_array([pa.DictionaryArray.from_arrays(kernel_codes, short_names)]),
-        identity_row,
-    )
-    sources.update({name: (column, order) for name, column in appended.items()})
-    # Each text column is a copy of its own, done outside the GIL: on all threads.
+    short = pa.chunked_array([pa.DictionaryArray.from_arrays(kernel_codes, short_names)])
+    # What makes each column: a copy of its own (a take, or a few), done outside the GIL.
+    makers: dict[str, Callable[[], object]] = {
+        name: partial(_texts_at, tidy[name], identity_row) for name in ("kernel", *IDENTITY_COLUMNS.values())
+    }
+    makers["kernel_short"] = partial(_texts_at, short, identity_row)
+    for name, texts, codes in (
+        ("metric", _CANONICAL_NAMES, canonical.metric),
+        ("unit", _CANONICAL_UNITS, canonical.metric),
+        ("raw_value", _NO_TEXT, blank),
+        ("raw_unit", _NO_TEXT, blank),
+        ("section", _CANONICAL_SECTION, blank),
+    ):
+        makers[name] = partial(_appended_at, tidy[name], texts, codes, order)
+    makers["page"] = lambda: _strings(_repeated(page, len(launch)))
+    makers["launch"] = lambda: launch[order]
+    makers["value"] = lambda: np.concatenate([as_numpy(tidy["value"]), canonical.value])[order]
     with ThreadPoolExecutor(max_workers=_threads()) as pool:
-        frame = dict(zip(sources, pool.map(lambda source: _texts_at(*source), sources.values()), strict=True))
-    frame["page"] = _strings(_repeated(page, len(launch)))
-    frame["launch"] = launch[order]
-    frame["value"] = np.concatenate([as_numpy(tidy["value"]), canonical.value])[order]
+        frame = dict(zip(makers, pool.map(lambda make: make(), makers.values()), strict=True))
     # The columns are new: no copy into the frame.
     return pd.DataFrame({name: frame[name] for name in [*NCU_COLUMNS, "kernel_short"]}, copy=False)
 
