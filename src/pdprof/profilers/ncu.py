@@ -651,7 +651,8 @@ def _newlines_if_clean(data: mmap.mmap, start: int) -> int | None:
 def _read_records(body: memoryview, header: list[str], included: dict[str, int]) -> pa.Table | None:
     """The included columns (named by index) as pyarrow's multi-threaded reader reads them.
 
-    None if a record is not of the header's width.
+    None if a record is not of the header's width. Texts are not checked for UTF-8: only
+    for a page that _newlines_if_clean finds ASCII may the table be used.
     """
     types = {
         str(index): pa.dictionary(pa.int32(), pa.string())
@@ -666,7 +667,10 @@ def _read_records(body: memoryview, header: list[str], included: dict[str, int])
         return pcsv.read_csv(
             pa.py_buffer(body),
             read_options=pcsv.ReadOptions(column_names=names, block_size=block_size),
-            convert_options=pcsv.ConvertOptions(include_columns=list(types), column_types=types),
+            # No UTF-8 check: the table counts only if the byte scan finds the page ASCII.
+            convert_options=pcsv.ConvertOptions(
+                include_columns=list(types), column_types=types, check_utf8=False
+            ),
         )
     except pa.ArrowInvalid:
         return None
