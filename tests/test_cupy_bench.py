@@ -48,7 +48,9 @@ def test_the_runners_kernel_constants_are_the_benchmarks():
     assert f"#define PDPROF_KV_STREAM_UNROLL {cupy_bench.UNROLL['kv_stream']}\n" in bench
     assert f"constexpr int kUnrollAttention = {cupy_bench.UNROLL['attention']};" in bench
     assert f"#define PDPROF_KV_STREAM_SPLIT_KIB {cupy_bench.STREAM_SPLIT_KIB}\n" in bench
-    assert f"#define PDPROF_FMA_CHAINS {cupy_bench.FMA_CHAINS}\n" in (kernels / "prefill_kernels.h").read_text()
+    assert (
+        f"#define PDPROF_FMA_CHAINS {cupy_bench.FMA_CHAINS}\n" in (kernels / "prefill_kernels.h").read_text()
+    )
 
 
 def test_fp8_table_is_the_e4m3_format():
