@@ -1,7 +1,7 @@
 // Bandwidth-optimal decode kernels: one launch per layer reads that layer's K and V
-// exactly once. The past length T is split over enough blocks to fill every SM;
-// each thread issues wide vector loads, several rows at once; the last block to finish
-// a KV head reduces the per-split partials (no second launch).
+// exactly once. The past length T is split over many blocks (kv_stream: long splits,
+// as consecutive layers overlap); each thread issues wide vector loads; the last block
+// to finish a KV head reduces the per-split partials (no second launch).
 #pragma once
 
 #include "kv_formats.h"
