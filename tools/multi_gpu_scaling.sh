@@ -9,10 +9,11 @@
 #
 # Per run (gpu=1, then gpu=N): build + provenance (not timed; the N run reuses the 1-GPU binary),
 # then, timed, every GPU job of every point (bench.json, Nsight Compute pages, the Nsight Systems
-# timeline where profilers.nsys is enabled). It prints points per minute for
-# each, the ratio (target >= 0.9 N), which GPU ran what (the `gpu_slot` tags), and per point the
-# N-GPU run's prefill/decode step_time (benchmark median) and ncu kernel durations against the
-# 1-GPU run's, within noise = max(NOISE_PCT, the two runs' own repeat spread (max-min)/median).
+# timeline where profilers.nsys is enabled). `python -m pdprof.scaling` then prints points per
+# minute for each, the ratio (target >= 0.9 N), which GPU ran what (the `gpu_slot` tags), and per
+# point the N-GPU run's prefill/decode step_time (benchmark median) and ncu kernel durations
+# against the 1-GPU run's, within noise = max(NOISE_PCT, the two runs' own repeat spread), after
+# any per-card offset (a difference every point of one card shares).
 # Writes OUT_DIR/scaling.md and scaling.json; exit 1 when a run failed or a result is off.
 #
 # Environment: SWEEP=scaling (default: the config's 7B base point over T x iters_fma, below) or a
@@ -96,99 +97,5 @@ for m in 1 "$n"; do
   [ "$rc" = 0 ] || { echo "gpu=$m: snakemake exit $rc, see $w/measure.log" >&2; status=1; }
 done
 
-$py - "$out" "$slug" "$n" "${NOISE_PCT:-3}" <<'EOF' || status=1
-import json, statistics, sys
-from collections import Counter
-from pathlib import Path
-
-out, slug, n, noise_pct = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-runs = {m: out / f"gpu{m}" for m in (1, n)}
-timing = {m: json.loads((w / "timing.json").read_text()) for m, w in runs.items()}
-lines, ok = [], all(t["exit"] == 0 for t in timing.values())
-rate = {m: 60 * t["points"] / t["seconds"] for m, t in timing.items()}
-ratio = rate[n] / rate[1]
-gpu_name = (out / "gpus.txt").read_text().splitlines()[0].split(":", 1)[1].split("(")[0].strip()
-lines += [f"# Multi-GPU scaling: {n} x {gpu_name}", "",
-          "| run | points | wall s | points/min | speed-up |", "|---|---|---|---|---|"]
-for m, t in timing.items():
-    lines.append(f"| --resources gpu={m} | {t['points']} | {t['seconds']:.1f} | {rate[m]:.2f} | "
-                 f"{rate[m] / rate[1]:.2f}x |")
-verdict = "PASS" if ratio >= 0.9 * n else "BELOW TARGET"
-lines += ["", f"Speed-up {ratio:.2f}x with {n} GPUs = {ratio / n:.0%} of linear; target >= {0.9 * n:.1f}x: {verdict}", ""]
-
-def runs_of(w):
-    return {p.name: p for p in sorted((w / "results" / slug / "runs").iterdir()) if (p / "bench.json").is_file()}
-
-def tags(w, name):
-    found = []
-    for d in runs_of(w).values():
-        f = d / name
-        if f.is_file():
-            found.append(json.loads(f.read_text()).get("gpu_slot") or {})
-    return found
-
-for m, w in runs.items():
-    used = Counter(f"{t.get('index')} {t.get('uuid')}" for name in ("bench.json", "ncu_command.json")
-                   for t in tags(w, name))
-    lines.append(f"gpu={m}: bench + ncu jobs per GPU (index uuid): " + ", ".join(f"{k}: {v}" for k, v in sorted(used.items())))
-    if m == n and n > 1 and len(used) < n:
-        lines.append(f"  only {len(used)} of {n} GPUs were used")
-        ok = False
-lines.append("")
-
-def spread(t):
-    return (t["ms_max"] - t["ms_min"]) / t["ms_median"]
-
-one, many = runs_of(runs[1]), runs_of(runs[n])
-lines += ["| point | phase | 1 GPU ms | N GPUs ms | diff | noise | ok |", "|---|---|---|---|---|---|---|"]
-rows = []
-for point in sorted(set(one) & set(many)):
-    a = json.loads((one[point] / "bench.json").read_text())
-    b = json.loads((many[point] / "bench.json").read_text())
-    for phase in ("prefill", "decode"):
-        diff = b[phase]["ms_median"] / a[phase]["ms_median"] - 1
-        noise = max(noise_pct / 100, spread(a[phase]), spread(b[phase]))
-        within = abs(diff) <= noise
-        rows.append({"point": point, "phase": phase, "ms_1": a[phase]["ms_median"], "ms_n": b[phase]["ms_median"],
-                     "diff": diff, "noise": noise, "within": within, "gpu_n": (b.get("gpu_slot") or {}).get("index")})
-        lines.append(f"| {point} | {phase} | {a[phase]['ms_median']:.4f} | {b[phase]['ms_median']:.4f} | "
-                     f"{diff:+.2%} | {noise:.1%} | {'yes' if within else 'NO'} |")
-missing = sorted(set(one) ^ set(many))
-if missing:
-    lines.append(f"points in one run only: {', '.join(missing)}")
-    ok = False
-inside = sum(r["within"] for r in rows)
-lines += ["", f"bench step_time: {inside} of {len(rows)} within noise; "
-          f"median |diff| {statistics.median(abs(r['diff']) for r in rows):.2%}" if rows else "no bench results"]
-ok = ok and bool(rows) and inside == len(rows)
-
-ncu_rows = []
-try:
-    from pdprof import parse
-    for point in sorted(set(one) & set(many)):
-        med = []
-        for d in (one[point], many[point]):
-            f = parse.parse_file(d / "ncu_raw.csv", "ncu")
-            dur = f[f["metric"] == "duration"]
-            med.append({k: statistics.median(v) for k, v in dur.groupby("kernel_short")["value"]})
-        for kernel in sorted(set(med[0]) & set(med[1])):
-            ncu_rows.append({"point": point, "kernel": kernel, "ns_1": med[0][kernel], "ns_n": med[1][kernel],
-                             "diff": med[1][kernel] / med[0][kernel] - 1})
-    worst = max(ncu_rows, key=lambda r: abs(r["diff"])) if ncu_rows else None
-    if worst:
-        lines.append(f"ncu kernel durations: {len(ncu_rows)} compared, median |diff| "
-                     f"{statistics.median(abs(r['diff']) for r in ncu_rows):.2%}, largest {worst['diff']:+.2%} "
-                     f"({worst['kernel']} at {worst['point']})")
-except Exception as exc:  # the bench comparison above is the verdict; this one is extra
-    lines.append(f"ncu comparison skipped: {exc}")
-
-text = "\n".join(lines) + "\n"
-(out / "scaling.md").write_text(text)
-(out / "scaling.json").write_text(json.dumps({"gpus": n, "gpu_name": gpu_name, "timing": timing,
-    "points_per_min": rate, "speedup": ratio, "target": 0.9 * n, "bench": rows, "ncu": ncu_rows,
-    "results_match": ok}, indent=2))
-print(text, end="")
-print("results match the 1-GPU run" if ok else "RESULTS DIFFER or a run failed (see above)")
-sys.exit(0 if ok else 1)
-EOF
+$py -m pdprof.scaling "$out" "$slug" "$n" "${NOISE_PCT:-3}" || status=1
 exit $status
