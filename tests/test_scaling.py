@@ -90,8 +90,9 @@ def test_main_writes_the_report_and_exits_by_the_verdict(tmp_path, capsys):
 
 
 def test_the_recorded_two_h200_run_differs_only_by_gpu_1s_decode_offset():
-    # benchmarks/results/multi-gpu-h200x2: 3 of GPU 1's 5 decode points were 3.3-3.4 % slower than
-    # the 1-GPU run (on GPU 0); GPU 0's points matched to 0.01 % (median).
+    # benchmarks/results/multi-gpu-h200x2: GPU 1's decode points with T >= 4096 (DRAM-bound) were
+    # 3.3-3.4 % slower than the 1-GPU run's (on GPU 0), its L2-resident ones matched; GPU 0's points
+    # matched to 0.01 % (median).
     recorded = json.loads(RECORDED.read_text())["bench"]
     rows = [scaling.PointDiff(r["point"], r["phase"], r["ms_1"], r["ms_n"], r["diff"], r["noise"], r["gpu_n"])
             for r in recorded]  # fmt: skip
