@@ -39,16 +39,25 @@ def test_the_bundle_holds_every_variant_and_each_run_matched_its_reference():
             assert result["checks"][f"{phase}_reference_rel_error"] < result["checks"]["reference_tolerance"]
 
 
-def test_optimized_decode_is_bandwidth_bound_where_the_seed_is_not(checks):
-    for variant in ("kv_stream", "graph"):
-        assert checks[f"decode_memory_bound[{variant}]"]["status"] == "PASS"
+def test_optimized_decode_reaches_the_bandwidth_band_where_the_seed_does_not(checks):
+    for variant in ("kv_stream", "graph", "kv_stream_fp8"):
+        assert checks[f"decode_bandwidth_fraction[{variant}]"]["status"] == "PASS"
     assert checks["decode_bandwidth_fraction[seed]"]["status"] == "FAIL"
     assert checks["decode_bandwidth_fraction[seed]"]["measured"] < 5  # % of the measured read bandwidth
-    assert checks["decode_bandwidth_fraction[kv_stream_fp8]"]["status"] == "PASS"
     fractions = {
         p["T"]: p["fraction"] for p in checks["decode_bandwidth_fraction[kv_stream]"]["details"]["points"]
     }
-    assert fractions[32768] > 0.7 > 0.3 > fractions[2048]  # per-layer launch cost dominates short contexts
+    assert fractions[32768] > 0.95 and fractions[2048] > 0.3  # overlapping layers hide the per-layer cost
+
+
+def test_overlapping_layers_are_named_where_one_kernel_alone_looks_starved(checks):
+    # ncu replays one layer's kernel alone: DRAM below the minimum, so WARN; the diagnosis says why
+    # and where the step's bandwidth is judged, instead of asking for more threads.
+    for variant in ("kv_stream", "graph"):
+        check = checks[f"decode_memory_bound[{variant}]"]
+        assert check["status"] == "WARN"
+        assert check["diagnosis"].startswith("Consecutive layers' decode kernels overlap")
+        assert bench(f"{variant}-L32-H4096-h32-kv8-T2048-f256")["params"]["layer_overlap"] is True
 
 
 def test_attention_is_diagnosed_with_too_little_parallelism(checks):
@@ -65,15 +74,20 @@ def test_fma_ilp_prefill_is_compute_bound_and_linear(checks):
     assert ilp > 1.2 * seed
 
 
-def test_the_graph_removes_the_launch_gaps_nsys_sees():
-    def gap_ns(point: str) -> float:
-        rows = dataset.timeline_frame(BUNDLE / "runs" / point / "nsys")
-        return float(
-            rows.loc[(rows["phase"] == "decode") & (rows["metric"] == "gap_mean_ns"), "value"].iloc[0]
-        )
+def decode_gap_ns(nsys_folder: Path) -> float:
+    rows = dataset.timeline_frame(nsys_folder)
+    return float(rows.loc[(rows["phase"] == "decode") & (rows["metric"] == "gap_mean_ns"), "value"].iloc[0])
 
+
+def test_the_graph_removes_the_launch_gaps_nsys_sees():
+    # benchmarks/kernels.py traced both with --layer-overlap off, on the card of this bundle.
+    traces = BUNDLE.parents[1] / "benchmarks" / "results" / "kernels-h100-v3" / "nsys"
+    per_kernel = decode_gap_ns(traces / "kv_stream-L32-H4096-h32-kv8-T16384-f256")
+    graphed = decode_gap_ns(traces / "graph-L32-H4096-h32-kv8-T16384-f256")
+    assert per_kernel > 500  # ns: a launch per layer
+    assert graphed * 5 <= per_kernel
+
+
+def test_overlapping_layers_leave_no_launch_gap_in_the_step():
     for T in (2048, 8192, 32768):
-        per_kernel = gap_ns(f"kv_stream-L32-H4096-h32-kv8-T{T}-f256")
-        graphed = gap_ns(f"graph-L32-H4096-h32-kv8-T{T}-f256")
-        assert per_kernel > 500  # ns: a launch per layer
-        assert graphed * 5 <= per_kernel
+        assert decode_gap_ns(BUNDLE / "runs" / f"kv_stream-L32-H4096-h32-kv8-T{T}-f256" / "nsys") == 0

@@ -58,6 +58,9 @@ def bench_frame(result: dict) -> pd.DataFrame:
         # Results from before the benchmark timed its warm-up steps have no cold start.
         if timing.get("warmup_ms_all"):
             metrics["step_time_first"] = (timing["warmup_ms_all"][0] * MS_TO_NS, "ns")
+        if phase == "decode" and "layer_overlap" in result.get("params", {}):
+            # 1: consecutive layers' kernels overlapped in the timed steps (programmatic dependent launch)
+            metrics["layers_overlapped"] = (float(result["params"]["layer_overlap"]), "")
         if phase == "decode":
             metrics["kv_bytes_per_step"] = (timing["kv_bytes_per_step"], "byte")
             metrics["kv_distinct_bytes"] = (timing["kv_distinct_bytes"], "byte")
