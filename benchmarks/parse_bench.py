@@ -5,8 +5,10 @@ Builds a large ncu details CSV by concatenating the real H100 capture
 in the same run (best of --repeats, after one warm-up run each) and prints rows/s and the
 throughput ratio ours/pandas (above 1: parse_file is faster).
 
-Both read the whole file. pandas.read_csv(dtype=str) splits it into 15 string columns,
-with a Python string object per field on the way. parse_file gives the tidy frame: it
+The target ratio (issue 3) is against a plain `pandas.read_csv(path)`: pandas' C parser
+with its type inference (integer columns as int64, the rest as strings). It is also timed
+with dtype=str, which makes pandas build a string per field and is about 3 times slower;
+that ratio is printed too, but it is not the target. parse_file gives the tidy frame: it
 checks that the file is a clean details page, reads it with pyarrow's multi-threaded CSV
 reader (the fast path), converts every value to base units, adds the canonical rows and
 builds 17 columns for ~1.6 times as many rows. The same data with CRLF line ends is
@@ -75,7 +77,8 @@ def main() -> None:
         rows = build_input(args.rows, path)
         size_mb = path.stat().st_size / 1e6
         ours = best_time(lambda: parse_file(path), args.repeats)
-        baseline = best_time(lambda: pd.read_csv(path, dtype=str), args.repeats)
+        baseline = best_time(lambda: pd.read_csv(path), args.repeats)
+        as_strings = best_time(lambda: pd.read_csv(path, dtype=str), args.repeats)
         tidy_rows = len(parse_file(path))
         messy = Path(folder) / "ncu_details_large_crlf.csv"
         messy.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
@@ -85,9 +88,13 @@ def main() -> None:
     print(f"input: {rows:,} records, {size_mb:.1f} MB (ncu details page, H100 capture repeated)")
     print(f"{'reader':<40} {'seconds':>8} {'records/s':>12}")
     print(f"{'pdprof.parse.parse_file':<40} {ours:>8.3f} {rows / ours:>12,.0f}")
-    print(f"{'pandas.read_csv(dtype=str)':<40} {baseline:>8.3f} {rows / baseline:>12,.0f}")
+    print(f"{'pandas.read_csv (plain: the baseline)':<40} {baseline:>8.3f} {rows / baseline:>12,.0f}")
+    print(f"{'pandas.read_csv(dtype=str)':<40} {as_strings:>8.3f} {rows / as_strings:>12,.0f}")
     print(f"{'parse_file, CRLF copy (general path)':<40} {general:>8.3f} {rows / general:>12,.0f}")
-    print(f"ratio ours/pandas throughput: {baseline / ours:.2f}x ({tidy_rows:,} tidy rows out)")
+    print(
+        f"ratio ours/pandas throughput: {baseline / ours:.2f}x against plain read_csv (target >= 5x), "
+        f"{as_strings / ours:.2f}x against read_csv(dtype=str) ({tidy_rows:,} tidy rows out)"
+    )
 
 
 if __name__ == "__main__":
