@@ -18,12 +18,11 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from kernels import NVCC_FLAGS, SHAPE, SOURCE  # benchmarks/kernels.py: the table's shapes and build
+from pdprof import build as pdprof_build
 from pdprof import gpu, run
 from pdprof.config import Point
 
-REPO = Path(__file__).resolve().parents[1]
-SOURCE = REPO / "kernels" / "prefill_decode_bench.cu"
-SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8}  # as benchmarks/kernels.py
 KERNEL_OF = {"kv_stream": "decode_kv_stream_kernelI4Bf16", "attention": "decode_attention_kernelI4Bf16Li4",
              "fma_ilp": "prefill_fma_ilp_kernel"}  # fmt: skip
 
@@ -31,8 +30,8 @@ KERNEL_OF = {"kv_stream": "decode_kv_stream_kernelI4Bf16", "attention": "decode_
 def build(out: Path, constant: str, value: str) -> tuple[Path, str]:
     """Compile with -D<constant>=<value>; the binary and ptxas's report."""
     binary = out / f"bench-{constant}-{value}"
-    argv = ["nvcc", "-O3", "-std=c++17", "-lineinfo", f"-arch={gpu.cuda_arch()}", f"-D{constant}={value}",
-            "-Xptxas", "-v", f"-I{SOURCE.parent}", str(SOURCE), "-o", str(binary)]  # fmt: skip
+    flags = [*NVCC_FLAGS, f"-D{constant}={value}", "-Xptxas", "-v"]
+    argv = pdprof_build.compile_command("cuda", SOURCE, binary, gpu.cuda_arch(), flags)
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     return binary, done.stderr
 
@@ -63,8 +62,8 @@ def main() -> int:
         for T in args.T:
             p = Point(variant=args.variant, T=T, iters_fma=args.iters_fma, **SHAPE)
             for flags in flag_sets:
-                argv = [*run.bench_command(binary, p, warmup=3, repeats=args.repeats), *flags]
-                result = run.result_line(run.run_checked(argv, 600, f"{p.id} {args.constant}={value}"))
+                name = "-".join([p.id, f"{args.constant}={value}", *(flag.lstrip("-") for flag in flags)])
+                result = run.run_bench(binary, p, args.out / f"{name}.json", 3, args.repeats, 600, flags)
                 phase = result["decode"] or result["prefill"]
                 rate = (f"{phase['bytes_per_s'] / 1e12:.3f} TB/s" if result["decode"]
                         else f"{phase['flops_per_s'] / 1e12:.1f} TFLOP/s at {phase.get('sm_clock_mhz')} MHz")  # fmt: skip

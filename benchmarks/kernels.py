@@ -28,6 +28,7 @@ from pdprof.errors import PdprofError
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "kernels" / "prefill_decode_bench.cu"
 SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8}  # 7B-class, GQA 4:1
+NVCC_FLAGS = ["-O3", "-std=c++17", "-lineinfo"]
 DATASHEET_HBM3_BPS = 3.35e12  # H100 SXM5 80GB
 FP32_LANES_PER_SM = 128
 
@@ -36,20 +37,14 @@ def point(variant: str, T: int, iters_fma: int = 256) -> Point:
     return Point(variant=variant, T=T, iters_fma=iters_fma, **SHAPE)
 
 
-def bench(binary: Path, out: Path, p: Point, repeats: int) -> dict:
-    return run.run_bench(binary, p, out / f"{p.id}.json", warmup=3, repeats=repeats, timeout_s=600)
-
-
+# Each layer's kernel waits for the previous one to end (no programmatic dependent launch).
 NO_OVERLAP = ("--layer-overlap", "off")
 
 
-def bench_without_overlap(binary: Path, out: Path, p: Point, repeats: int) -> dict:
-    """The same point with each layer's kernel waiting for the previous one to end."""
-    argv = [*run.bench_command(binary, p, warmup=3, repeats=repeats), *NO_OVERLAP]
-    print("+ " + " ".join(argv), flush=True)
-    result = run.result_line(run.run_checked(argv, 600, f"point {p.id} without overlap"))
-    (out / f"{p.id}-no-overlap.json").write_text(json.dumps(result))
-    return result
+def bench(
+    binary: Path, out: Path, p: Point, repeats: int, bench_flags: tuple[str, ...] = (), suffix: str = ""
+) -> dict:
+    return run.run_bench(binary, p, out / f"{p.id}{suffix}.json", 3, repeats, 600, bench_flags)
 
 
 def decode_gap_ns(binary: Path, out: Path, p: Point) -> float:
@@ -77,7 +72,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     binary = out / "prefill_decode_bench"
-    build.build("cuda", SOURCE, binary, gpu.cuda_arch(), ["-O3", "-std=c++17", "-lineinfo"])
+    build.build("cuda", SOURCE, binary, gpu.cuda_arch(), NVCC_FLAGS)
     ceilings = calibrate.measure()
     (out / "calibration.json").write_text(json.dumps(ceilings, indent=2))
     copy_bps, read_bps = ceilings["copy_bandwidth"], ceilings["read_bandwidth"]
@@ -91,7 +86,7 @@ def main() -> int:
     for p in cases:
         results[p.id] = bench(binary, out, p, args.repeats)
     overlap_cases = [point("kv_stream", T) for T in (2048, 16384, 32768)] + [point("attention", 32768)]
-    no_overlap = {p.id: bench_without_overlap(binary, out, p, args.repeats) for p in overlap_cases}
+    no_overlap = {p.id: bench(binary, out, p, args.repeats, NO_OVERLAP, "-no-overlap") for p in overlap_cases}
     device = results[cases[0].id]["device"]
 
     def decode_bps(p: Point) -> float:

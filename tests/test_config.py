@@ -106,6 +106,18 @@ def test_every_config_key_in_the_schema_has_a_type_and_a_description():
     assert undocumented == []
 
 
+def test_the_timing_command_takes_benchmark_flags_beyond_the_points():
+    from pathlib import Path
+
+    from pdprof import run
+
+    point = config.Point("kv_stream", 32, 4096, 32, 8, 2048, 256)
+    plain = run.bench_command(Path("bench"), point, warmup=2, repeats=5)
+    assert plain == ["bench", *point.bench_args(), "--warmup", "2", "--repeats", "5", "--mode", "time"]
+    flagged = run.bench_command(Path("bench"), point, 2, 5, bench_flags=("--layer-overlap", "off"))
+    assert flagged == [*plain, "--layer-overlap", "off"]
+
+
 def test_device_bytes_follow_each_variants_buffers():
     from pdprof import run
 

@@ -64,12 +64,12 @@ def test_every_variant_matches_its_float64_reference(bench_binary, tmp_path, var
 
 @pytest.mark.parametrize("overlap", ["on", "off"])
 @pytest.mark.parametrize("variant", ["kv_stream", "attention", "graph"])
-def test_overlapping_layers_still_match_the_reference(bench_binary, variant, overlap):
+def test_overlapping_layers_still_match_the_reference(bench_binary, tmp_path, variant, overlap):
     # Consecutive layers share the split partials and arrival counters: with programmatic
     # dependent launch a layer that wrote them before the previous one ended would corrupt it.
     point = config.Point(variant, 8, 2048, 16, 4, 3000, 64)
-    argv = [*run.bench_command(bench_binary, point, warmup=1, repeats=3), "--layer-overlap", overlap]
-    result = run.result_line(run.run_checked(argv, 120, "overlap test"))
+    flags = ("--layer-overlap", overlap)
+    result = run.run_bench(bench_binary, point, tmp_path / "bench.json", 1, 3, 120, bench_flags=flags)
     assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
     assert result["checks"]["decode_output_finite"] is True
     hopper_or_newer = int(result["device"]["compute_capability"].split(".")[0]) >= 9

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from pdprof import variants
@@ -85,15 +86,26 @@ def check_result(result: dict) -> None:
             raise PointFailed(f"benchmark reported no valid {phase} times")
 
 
-def bench_command(binary: Path, point: Point, warmup: int, repeats: int) -> list[str]:
+def bench_command(
+    binary: Path, point: Point, warmup: int, repeats: int, bench_flags: Sequence[str] = ()
+) -> list[str]:
+    """The timing run's argv; bench_flags: benchmark flags beyond the point's (e.g. --layer-overlap off)."""
     return [
         *variants.program(binary, point.variant), *point.bench_args(), "--warmup", str(warmup),
-        "--repeats", str(repeats), "--mode", "time",
+        "--repeats", str(repeats), "--mode", "time", *bench_flags,
     ]  # fmt: skip
 
 
-def run_bench(binary: Path, point: Point, out: Path, warmup: int, repeats: int, timeout_s: float) -> dict:
-    argv = bench_command(binary, point, warmup, repeats)
+def run_bench(
+    binary: Path,
+    point: Point,
+    out: Path,
+    warmup: int,
+    repeats: int,
+    timeout_s: float,
+    bench_flags: Sequence[str] = (),
+) -> dict:
+    argv = bench_command(binary, point, warmup, repeats, bench_flags)
     print("+ " + " ".join(argv), flush=True)
     result = result_line(run_checked(argv, timeout_s, f"point {point.id}"))
     check_result(result)
