@@ -215,12 +215,8 @@ def bandwidth_data(df: pd.DataFrame, limits: Limits) -> pd.DataFrame:
         columns={"effective_bandwidth": "bandwidth_bytes_per_s"}
     )
     bench["source"] = "bench"
-    launches = _ncu_launches(df, ["duration", "dram_bytes"])
-    launches = launches[launches["phase"] == "decode"].assign(
-        bandwidth_bytes_per_s=lambda d: d["dram_bytes"] / (d["duration"] * 1e-9)
-    )
-    ncu = launches.groupby(["variant", "point"], sort=True)["bandwidth_bytes_per_s"].median().reset_index()
-    ncu = ncu.merge(_point_params(df)[["point", "T"]], on="point")
+    ncu = validate.ncu_decode_bandwidth(df).rename("bandwidth_bytes_per_s").reset_index()
+    ncu = ncu.merge(_point_params(df)[["point", "variant", "T"]], on="point")
     ncu["source"] = "ncu"
     rates = pd.concat([bench, ncu], ignore_index=True).dropna(subset=["bandwidth_bytes_per_s"])
     if rates.empty or not limits.peak_dram_bandwidth:

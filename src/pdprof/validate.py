@@ -297,9 +297,11 @@ def _bench_series(df: pd.DataFrame, phase: str, metric: str) -> pd.Series:
     return rows.groupby("point")["value"].median()
 
 
-def _ncu_launches(df: pd.DataFrame, phase: str) -> pd.DataFrame:
-    """One row per profiled launch of *phase*, with its sm_throughput and dram_throughput columns."""
-    metrics = list(_UNIT_LABELS)
+def _ncu_launches(
+    df: pd.DataFrame, phase: str, metrics: tuple[str, ...] = tuple(_UNIT_LABELS)
+) -> pd.DataFrame:
+    """One row per profiled launch of *phase* that has every one of *metrics* (default: SM and DRAM throughput)."""
+    metrics = list(metrics)
     rows = df[(df["profiler"] == "ncu") & (df["phase"] == phase) & df["metric"].isin(metrics)]
     if rows.empty:
         return pd.DataFrame(columns=metrics)
@@ -960,25 +962,19 @@ def _ncu_phase_medians(df: pd.DataFrame, phase: str) -> dict[str, float]:
 OVERLAP_SPEEDUP = 1.5
 
 
-def _ncu_decode_bandwidth(df: pd.DataFrame) -> pd.Series:
+def ncu_decode_bandwidth(df: pd.DataFrame) -> pd.Series:
     """Per point, the median DRAM bytes / duration of its decode kernels as Nsight Compute replayed them."""
-    rows = df[
-        (df["profiler"] == "ncu") & (df["phase"] == "decode") & df["metric"].isin(["dram_bytes", "duration"])
-    ]
-    if rows.empty:
-        return pd.Series(dtype=float)
-    wide = rows.pivot_table(
-        index=["point", "kernel", "launch"], columns="metric", values="value", aggfunc="median"
-    )
-    wide = wide.reindex(columns=["dram_bytes", "duration"]).dropna()
-    return (wide["dram_bytes"] / (wide["duration"] * 1e-9)).groupby(level="point").median()
+    launches = _ncu_launches(df, "decode", ("dram_bytes", "duration"))
+    if launches.empty:
+        return pd.Series(dtype=float, index=pd.Index([], name="point"))
+    return (launches["dram_bytes"] / (launches["duration"] * 1e-9)).groupby(level="point").median()
 
 
 def _layer_overlap_finding(df: pd.DataFrame, limits: dict[str, Any]) -> str:
     """Kernels that overlap their neighbours in the timed step look starved when replayed alone."""
     overlapped = _bench_series(df, "decode", "layers_overlapped")
     step = _bench_series(df, "decode", "effective_bandwidth")
-    alone = _ncu_decode_bandwidth(df)
+    alone = ncu_decode_bandwidth(df)
     points = [
         p for p in overlapped[overlapped > 0].index if p in step.index and p in alone.index and alone[p] > 0
     ]
