@@ -87,16 +87,17 @@ def card_offsets(rows: list[PointDiff], baseline_gpu: int | None) -> dict[tuple[
     return offsets
 
 
-def gpu_slots(runs: dict[str, Path], names: tuple[str, ...] = ("bench.json", "ncu_command.json")) -> Counter:
-    """Jobs per GPU ("index uuid") from the gpu_slot tags the pipeline wrote beside each result."""
-    used: Counter = Counter()
-    for folder in runs.values():
-        for name in names:
-            path = folder / name
-            if path.is_file():
-                slot = json.loads(path.read_text()).get("gpu_slot") or {}
-                used[f"{slot.get('index')} {slot.get('uuid')}"] += 1
-    return used
+def gpu_slots(runs: dict[str, Path], benches: dict[str, dict]) -> Counter:
+    """Jobs per GPU ("index uuid") from the gpu_slot tags of the bench results and ncu commands."""
+    tagged = list(benches.values())
+    tagged += [
+        json.loads(path.read_text())
+        for folder in runs.values()
+        if (path := folder / "ncu_command.json").is_file()
+    ]
+    return Counter(
+        f"{slot.get('index')} {slot.get('uuid')}" for slot in (t.get("gpu_slot") or {} for t in tagged)
+    )
 
 
 def point_runs(workdir: Path, slug: str) -> dict[str, Path]:
@@ -145,8 +146,12 @@ def report(out: Path, slug: str, n: int, noise_pct: float) -> tuple[str, dict, b
     ]
 
     runs = {m: point_runs(w, slug) for m, w in workdirs.items()}
+    benches = {
+        m: {name: json.loads((folder / "bench.json").read_text()) for name, folder in runs[m].items()}
+        for m in runs
+    }
     for m in (1, n):
-        used = gpu_slots(runs[m])
+        used = gpu_slots(runs[m], benches[m])
         lines.append(
             f"gpu={m}: bench + ncu jobs per GPU (index uuid): "
             + ", ".join(f"{k}: {v}" for k, v in sorted(used.items()))
@@ -156,8 +161,7 @@ def report(out: Path, slug: str, n: int, noise_pct: float) -> tuple[str, dict, b
             ok = False
     lines.append("")
 
-    baseline = {name: json.loads((folder / "bench.json").read_text()) for name, folder in runs[1].items()}
-    measured = {name: json.loads((folder / "bench.json").read_text()) for name, folder in runs[n].items()}
+    baseline, measured = benches[1], benches[n]
     baseline_gpus = {(b.get("gpu_slot") or {}).get("index") for b in baseline.values()}
     rows = compare_points(baseline, measured, noise_pct)
     offsets = card_offsets(rows, baseline_gpus.pop() if len(baseline_gpus) == 1 else None)
