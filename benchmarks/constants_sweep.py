@@ -23,7 +23,7 @@ from pdprof import build as pdprof_build
 from pdprof import gpu, run
 from pdprof.config import Point
 
-KERNEL_OF = {"kv_stream": "decode_kv_stream_kernelI4Bf16", "attention": "decode_attention_kernelI4Bf16Li4",
+KERNEL_OF = {"kv_stream": "decode_kv_stream_kernelI4Bf16", "attention": "decode_attention_mma_kernelILi4ELi128E",
              "fma_ilp": "prefill_fma_ilp_kernel"}  # fmt: skip
 
 

@@ -100,24 +100,8 @@ __device__ inline bool last_block_of_head(unsigned* arrivals, int head, int spli
   return last;
 }
 
-// Largest number of splits of T the merge step supports (one weight per split in shared memory).
+// Most splits of T: bounds the partial buffers and the serial work of the last block's merge.
 constexpr int kMaxSplits = 1024;
-
-// Block-wide reductions through shared memory (blockDim.x values in `scratch`).
-__device__ inline float block_reduce(float value, float* scratch, bool take_max) {
-  scratch[threadIdx.x] = value;
-  __syncthreads();
-  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) {
-      const float other = scratch[threadIdx.x + stride];
-      scratch[threadIdx.x] = take_max ? fmaxf(scratch[threadIdx.x], other) : scratch[threadIdx.x] + other;
-    }
-    __syncthreads();
-  }
-  const float result = scratch[0];
-  __syncthreads();
-  return result;
-}
 
 // out[dim] = sum_s weight[s] * partial[s][dim] / denominator, by the whole block: thread t
 // sums every (blockDim/d)-th split for dim t % d with independent L2 loads (the merge
@@ -207,6 +191,41 @@ decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
   merge_splits(partial + static_cast<size_t>(head) * splits * d, nullptr, splits, d, 1.f, out + head * d,
                rows_sum);
   if (threadIdx.x == 0) arrivals[head] = 0;  // ready for the next layer's launch
+}
+
+// The last block of a KV head merges every split's partial (acc[d], max, sum) into the
+// output of the head's kG query heads: one warp per query head finds its maximum and
+// softmax denominator, then each thread sums the max-rescaled partials of (head, dim)
+// pairs. `acc` and `max_sum` point at the KV head's first split slot.
+template <int kG>
+__device__ void merge_attention_splits(const float* acc, const float* max_sum, int splits, int d, float* out) {
+  __shared__ float head_max[kG], head_denominator[kG];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  for (int h = warp; h < kG; h += warps) {
+    const float* slots = max_sum + 2 * static_cast<size_t>(h) * splits;
+    float top = -INFINITY;
+    for (int s = lane; s < splits; s += 32) top = fmaxf(top, load_from_l2(slots + 2 * s));
+    for (int offset = 16; offset > 0; offset /= 2) top = fmaxf(top, lane_shfl_xor(top, offset, 32));
+    const float reference = top == -INFINITY ? 0.f : top;  // every split empty: weights 0, not NaN
+    float total = 0.f;
+    for (int s = lane; s < splits; s += 32) total += load_from_l2(slots + 2 * s + 1) * exp2f(load_from_l2(slots + 2 * s) - reference);
+    for (int offset = 16; offset > 0; offset /= 2) total += lane_shfl_xor(total, offset, 32);
+    if (lane == 0) {
+      head_max[h] = reference;
+      head_denominator[h] = total;
+    }
+  }
+  __syncthreads();
+  // Fixed order over splits: the result does not depend on which block came last.
+  for (int at = threadIdx.x; at < kG * d; at += blockDim.x) {
+    const int h = at / d, dim = at % d;
+    const float* slots = max_sum + 2 * static_cast<size_t>(h) * splits;
+    const float* partial = acc + static_cast<size_t>(h) * splits * d + dim;
+    float sum = 0.f;
+    for (int s = 0; s < splits; ++s)
+      sum = fmaf(exp2f(load_from_l2(slots + 2 * s) - head_max[h]), load_from_l2(partial + static_cast<size_t>(s) * d), sum);
+    out[h * d + dim] = sum / head_denominator[h];
+  }
 }
 
 // GQA decode attention for one new token, flash-decoding style: block (split, kv_head)
@@ -317,23 +336,8 @@ decode_attention_kernel(const typename F::Storage* __restrict__ K,
     __syncthreads();
   }
   if (!last_block_of_head(arrivals, head, splits)) return;
-  __shared__ float split_weight[kMaxSplits];
-  for (int h = 0; h < kG; ++h) {
-    const size_t first = (static_cast<size_t>(head) * kG + h) * splits;
-    float local_max = -INFINITY;
-    for (int s = threadIdx.x; s < splits; s += blockDim.x)
-      local_max = fmaxf(local_max, load_from_l2(partial_max_sum + 2 * (first + s)));
-    const float global_max = block_reduce(local_max, row_max, true);
-    float local_sum = 0.f;
-    for (int s = threadIdx.x; s < splits; s += blockDim.x) {
-      const float split_max = load_from_l2(partial_max_sum + 2 * (first + s));
-      // A split with no tokens has max -inf and weight 0.
-      split_weight[s] = split_max == -INFINITY ? 0.f : exp2f(split_max - global_max);
-      local_sum = fmaf(split_weight[s], load_from_l2(partial_max_sum + 2 * (first + s) + 1), local_sum);
-    }
-    const float denominator = block_reduce(local_sum, row_sum, false);  // its barrier publishes split_weight
-    merge_splits(partial_acc + first * d, split_weight, splits, d, denominator, out + (head * kG + h) * d,
-                 rows_sum);
-  }
+  const size_t first = static_cast<size_t>(head) * kG * splits;
+  merge_attention_splits<kG>(partial_acc + first * d, partial_max_sum + 2 * first, splits, d,
+                             out + static_cast<size_t>(head) * kG * d);
   if (threadIdx.x == 0) arrivals[head] = 0;
 }

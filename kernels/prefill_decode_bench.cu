@@ -12,6 +12,7 @@
 // phase's kernel each. Every variant's output is compared with a float64 host
 // reference before anything is timed: a wrong kernel exits 4 and is never timed.
 #include "gpu_compat.h"
+#include "attention_mma.h"
 #include "decode_kernels.h"
 #include "prefill_kernels.h"
 #include "seed_kernels.h"
@@ -24,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -101,10 +103,11 @@ int div_up(long long a, int b) { return static_cast<int>((a + b - 1) / b); }
 // programmatic stream-serialization attribute: the kernel may start before the
 // previous one on the stream has ended, and orders itself with griddep_wait().
 template <class... Params, class... Args>
-void launch_layer_kernel(bool overlap, void (*kernel)(Params...), dim3 grid, gpuStream_t stream, Args... args) {
+void launch_layer_kernel(bool overlap, void (*kernel)(Params...), dim3 grid, int threads, gpuStream_t stream,
+                         Args... args) {
 #if defined(PDPROF_HIP)
   (void)overlap;
-  kernel<<<grid, kDecodeThreads, 0, stream>>>(args...);
+  kernel<<<grid, threads, 0, stream>>>(args...);
   GPU_CHECK_LAUNCH();
 #else
   cudaLaunchAttribute attribute{};
@@ -112,7 +115,7 @@ void launch_layer_kernel(bool overlap, void (*kernel)(Params...), dim3 grid, gpu
   attribute.val.programmaticStreamSerializationAllowed = overlap ? 1 : 0;
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
-  config.blockDim = dim3(kDecodeThreads);
+  config.blockDim = dim3(threads);
   config.stream = stream;
   config.attrs = &attribute;
   config.numAttrs = 1;
@@ -382,17 +385,19 @@ struct Decode {
   size_t bytes_per_step = 0, distinct_bytes = 0;
   double flops_per_layer = 0;
   int splits = 1, tokens_per_split = 0;
+  bool uses_tensor_cores = false;  // attention on the tensor cores (attention_mma.h)
   std::function<void(int, gpuStream_t)> launch_layer;
   std::function<double()> reference_error;
   std::vector<void*> allocations;
   std::vector<float> seed_K, seed_V, seed_q;  // host copies of the seed's inputs
   float* out = nullptr;
 
-  Decode(const Variant& v, const Params& params, int sm_count, bool overlap)
+  // mma_capable: compute capability 8.0 or newer (mma.sync on bf16).
+  Decode(const Variant& v, const Params& params, int sm_count, bool overlap, bool mma_capable)
       : kernel(v.decode), p(params), d(params.H / params.heads) {
     if (kernel == DecodeKernel::seed) setup_seed();
-    else if (std::strcmp(v.kv_format, "fp8_e4m3") == 0) setup_fast<Fp8E4M3>(sm_count, overlap);
-    else setup_fast<Bf16>(sm_count, overlap);
+    else if (std::strcmp(v.kv_format, "fp8_e4m3") == 0) setup_fast<Fp8E4M3>(sm_count, overlap, mma_capable);
+    else setup_fast<Bf16>(sm_count, overlap, mma_capable);
   }
   ~Decode() { for (void* ptr : allocations) (void)gpuFree(ptr); }
 
@@ -440,7 +445,7 @@ struct Decode {
   }
 
   template <class F>
-  void setup_fast(int sm_count, bool overlap) {
+  void setup_fast(int sm_count, bool overlap, bool mma_capable) {
     using S = typename F::Storage;
     const bool attention = kernel == DecodeKernel::attention;
     const int group = p.heads / p.kv_heads;
@@ -461,12 +466,17 @@ struct Decode {
 
     // Enough splits of T that every SM is full in one wave (kv_stream: each split at
     // least kStreamSplitBytes); a split is a whole number of the kernel's row passes.
-    const int lanes = d / (attention ? elements_in<F, AttentionLoad<F>>() : elements_in<F, StreamLoad<F>>());
-    const int unroll = attention ? kUnrollAttention : kUnrollStream;
-    const int granule = kDecodeThreads / lanes * unroll;
-    int blocks_per_sm = 0;
+    const AttentionKernel<F> attention_kernel = attention ? attention_kernel_for<F>(group, d, mma_capable) : nullptr;
+    const int threads = uses_tensor_cores ? kAttentionMmaThreads : kDecodeThreads;
+    int granule = 0, blocks_per_sm = 0;
+    if (attention && uses_tensor_cores) {
+      granule = kAttentionMmaGranule;
+    } else {
+      const int lanes = d / (attention ? elements_in<F, AttentionLoad<F>>() : elements_in<F, StreamLoad<F>>());
+      granule = kDecodeThreads / lanes * (attention ? kUnrollAttention : kUnrollStream);
+    }
     if (attention)
-      GPU_CHECK(attention_occupancy<F>(group, &blocks_per_sm));
+      GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, attention_kernel, threads, 0));
     else
       GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(
           &blocks_per_sm, decode_kv_stream_kernel<F, kUnrollStream>, kDecodeThreads, 0));
@@ -487,21 +497,12 @@ struct Decode {
       const S* Vl = V + kv_per_layer * layer;
       const float* ql = q + out_layer * layer;
       float* ol = out + out_layer * layer;
-      if (!attention) {
-        launch_layer_kernel(overlap, decode_kv_stream_kernel<F, kUnrollStream>, grid, stream, Kl, Vl, ql,
-                            partial, arrivals, ol, T, dim, tps);
-        return;
-      }
-#define PDPROF_ATTENTION(G)                                                                       \
-  launch_layer_kernel(overlap, decode_attention_kernel<F, G, kUnrollAttention>, grid, stream, Kl, Vl, ql, \
-                      partial, partial_max_sum, arrivals, ol, T, dim, tps, score_scale)
-      switch (group) {
-        case 1: PDPROF_ATTENTION(1); break;
-        case 2: PDPROF_ATTENTION(2); break;
-        case 4: PDPROF_ATTENTION(4); break;
-        default: PDPROF_ATTENTION(8); break;
-      }
-#undef PDPROF_ATTENTION
+      if (attention)
+        launch_layer_kernel(overlap, attention_kernel, grid, threads, stream, Kl, Vl, ql, partial, partial_max_sum,
+                            arrivals, ol, T, dim, tps, score_scale);
+      else
+        launch_layer_kernel(overlap, decode_kv_stream_kernel<F, kUnrollStream>, grid, kDecodeThreads, stream, Kl,
+                            Vl, ql, partial, arrivals, ol, T, dim, tps);
     };
     // float64 reference of the first and the last layer (every layer has its own inputs).
     reference_error = [=]() {
@@ -544,14 +545,39 @@ struct Decode {
   }
 
   template <class F>
-  static gpuError_t attention_occupancy(int group, int* blocks_per_sm) {
+  using AttentionKernel = void (*)(const typename F::Storage*, const typename F::Storage*, const float*, float*,
+                                   float*, unsigned*, float*, int, int, int, float);
+
+  // The tensor-core kernel (attention_mma.h) where it applies, else the CUDA-core one.
+  template <class F>
+  AttentionKernel<F> attention_kernel_for(int group, int dim, bool mma_capable) {
+#if !defined(PDPROF_HIP)
+    if constexpr (std::is_same<F, Bf16>::value) {
+      uses_tensor_cores = mma_capable && (dim == 64 || dim == 128);
+      if (uses_tensor_cores && dim == 64) return attention_mma_kernel_for<64>(group);
+      if (uses_tensor_cores) return attention_mma_kernel_for<128>(group);
+    }
+#endif
+    (void)dim, (void)mma_capable;
     switch (group) {
-      case 1: return gpuOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, decode_attention_kernel<F, 1, kUnrollAttention>, kDecodeThreads, 0);
-      case 2: return gpuOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, decode_attention_kernel<F, 2, kUnrollAttention>, kDecodeThreads, 0);
-      case 4: return gpuOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, decode_attention_kernel<F, 4, kUnrollAttention>, kDecodeThreads, 0);
-      default: return gpuOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, decode_attention_kernel<F, 8, kUnrollAttention>, kDecodeThreads, 0);
+      case 1: return decode_attention_kernel<F, 1, kUnrollAttention>;
+      case 2: return decode_attention_kernel<F, 2, kUnrollAttention>;
+      case 4: return decode_attention_kernel<F, 4, kUnrollAttention>;
+      default: return decode_attention_kernel<F, 8, kUnrollAttention>;
     }
   }
+
+#if !defined(PDPROF_HIP)
+  template <int kD>
+  static AttentionKernel<Bf16> attention_mma_kernel_for(int group) {
+    switch (group) {
+      case 1: return decode_attention_mma_kernel<1, kD>;
+      case 2: return decode_attention_mma_kernel<2, kD>;
+      case 4: return decode_attention_mma_kernel<4, kD>;
+      default: return decode_attention_mma_kernel<8, kD>;
+    }
+  }
+#endif
 
   size_t out_elements() const { return kernel == DecodeKernel::seed ? out_per_layer : out_per_layer * p.L; }
 };
@@ -627,7 +653,8 @@ int main(int argc, char** argv) {
   if (has_prefill) prefill_phase = std::make_unique<Prefill>(variant.prefill, p);
   // Programmatic dependent launch exists from compute capability 9.0 (Hopper) on.
   const bool layer_overlap = p.layer_overlap && std::strcmp(PDPROF_BACKEND, "cuda") == 0 && prop.major >= 9;
-  if (has_decode) decode_phase = std::make_unique<Decode>(variant, p, prop.multiProcessorCount, layer_overlap);
+  if (has_decode) decode_phase = std::make_unique<Decode>(variant, p, prop.multiProcessorCount, layer_overlap,
+                                                          std::strcmp(PDPROF_BACKEND, "cuda") == 0 && prop.major >= 8);
 
   auto prefill_step = [&](int layers) {
     for (int l = 0; l < layers; ++l) prefill_phase->launch(stream);
@@ -765,11 +792,12 @@ int main(int argc, char** argv) {
         "\"decode\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
         "\"warmup_ms_all\":%s,\"tokens_per_s\":%.3f,\"kv_bytes_per_step\":%.0f,"
         "\"kv_distinct_bytes\":%.0f,\"bytes_per_s\":%.6e,\"kernel_flops\":%.0f,"
-        "\"splits\":%d,\"tokens_per_split\":%d}}",
+        "\"splits\":%d,\"tokens_per_split\":%d,\"tensor_cores\":%s}}",
         decode.median, decode.min, decode.max, json_list(decode.all).c_str(),
         json_list(decode_warmup_ms).c_str(), 1e3 / decode.median, bytes,
         static_cast<double>(decode_phase->distinct_bytes), bytes / (decode.median / 1e3),
-        decode_phase->flops_per_layer * p.L, decode_phase->splits, decode_phase->tokens_per_split);
+        decode_phase->flops_per_layer * p.L, decode_phase->splits, decode_phase->tokens_per_split,
+        decode_phase->uses_tensor_cores ? "true" : "false");
   } else {
     line += "\"decode\":null}";
   }

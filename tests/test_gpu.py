@@ -62,6 +62,23 @@ def test_every_variant_matches_its_float64_reference(bench_binary, tmp_path, var
         assert result["decode"]["kv_bytes_per_step"] == 3 * 2 * 2 * 1000 * 128 * spec.kv_bytes
 
 
+@pytest.mark.parametrize(
+    ("H", "heads", "kv_heads"),
+    [(1024, 8, 2), (512, 8, 1), (1024, 8, 8), (2048, 16, 8)],
+    ids=["d128-group4", "d64-group8", "d128-group1", "d128-group2"],
+)
+@pytest.mark.parametrize("variant", ["attention", "attention_fp8"])
+def test_attention_matches_the_reference_for_every_head_dim_and_group(bench_binary, tmp_path, variant, H, heads,
+                                                                      kv_heads):
+    # bf16 runs on the tensor cores (attention_mma.h) from compute capability 8.0; fp8 on the CUDA cores.
+    point = config.Point(variant, 2, H, heads, kv_heads, 777, 64)
+    result = run.run_bench(bench_binary, point, tmp_path / "bench.json", warmup=1, repeats=3, timeout_s=120)
+    assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
+    ampere_or_newer = int(result["device"]["compute_capability"].split(".")[0]) >= 8
+    assert result["decode"]["tensor_cores"] is (variant == "attention" and ampere_or_newer)
+    assert result["decode"]["tokens_per_split"] % (64 if result["decode"]["tensor_cores"] else 1) == 0
+
+
 @pytest.mark.parametrize("overlap", ["on", "off"])
 @pytest.mark.parametrize("variant", ["kv_stream", "attention", "graph"])
 def test_overlapping_layers_still_match_the_reference(bench_binary, tmp_path, variant, overlap):

@@ -38,6 +38,8 @@ SCHEMA = "pdprof.bench/1"
 REFERENCE_TOLERANCE = 1e-3  # fp32 accumulation over inputs the reference decodes identically
 GEMM_TOLERANCE = 1e-2  # fp16 operands and output (device METHOD.md: 1e-3 to 1e-2)
 THREADS = 256  # kDecodeThreads and the prefill kernels' block size
+MMA_THREADS, MMA_GRANULE = 128, 64  # kAttentionMmaThreads, kAttentionMmaGranule (attention_mma.h)
+MMA_HEAD_DIMS = (64, 128)
 UNROLL = {"kv_stream": 16, "attention": 2}  # kUnrollStream, kUnrollAttention
 STREAM_SPLIT_KIB = 512  # PDPROF_KV_STREAM_SPLIT_KIB
 MAX_SPLITS = 1024  # kMaxSplits
@@ -51,6 +53,7 @@ NVRTC_PRELUDE = """
 #include "seed_kernels.h"
 #include "prefill_kernels.h"
 #include "decode_kernels.h"
+#include "attention_mma.h"
 """
 
 
@@ -148,6 +151,7 @@ class Phase:
     distinct_bytes: float = 0.0
     splits: int = 1
     tokens_per_split: int = 0
+    tensor_cores: bool = False  # decode attention on the tensor cores (attention_mma.h)
     tolerance: float = REFERENCE_TOLERANCE
     clock_probe: object = None  # fma_ilp: device uint64[2], SM cycles and ns summed over blocks
 
@@ -168,6 +172,7 @@ def module(cp):
     for fmt in ("Bf16", "Fp8E4M3"):
         names += [f"init_kv_kernel<{fmt}>", f"decode_kv_stream_kernel<{fmt}, {UNROLL['kv_stream']}>"]
         names += [f"decode_attention_kernel<{fmt}, {g}, {UNROLL['attention']}>" for g in (1, 2, 4, 8)]
+    names += [f"decode_attention_mma_kernel<{g}, {d}>" for g in (1, 2, 4, 8) for d in MMA_HEAD_DIMS]
     options = ("-std=c++17", f"-I{KERNELS}")
     # CuPy caches compiled modules by their source text: the headers' hash makes an edit recompile.
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sorted(KERNELS.glob("*.h")))).hexdigest()
@@ -176,12 +181,12 @@ def module(cp):
     )
 
 
-def blocks_per_sm(cp, kernel) -> int:
-    """Resident blocks of THREADS threads per SM for *kernel* (the CUDA occupancy calculator)."""
+def blocks_per_sm(cp, kernel, threads: int = THREADS) -> int:
+    """Resident blocks of *threads* threads per SM for *kernel* (the CUDA occupancy calculator)."""
     try:
-        return max(1, cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(kernel.ptr, THREADS, 0))
+        return max(1, cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(kernel.ptr, threads, 0))
     except AttributeError:  # older CuPy: the register file bounds it (64K registers, 2048 threads)
-        return max(1, min(65536 // (max(kernel.num_regs, 1) * THREADS), 2048 // THREADS))
+        return max(1, min(65536 // (max(kernel.num_regs, 1) * threads), 2048 // threads))
 
 
 def prefill_phase(cp, mod, p: Params) -> Phase:
@@ -259,7 +264,7 @@ def gemm_phase(cp, p: Params) -> Phase:
     return Phase(step, reference, outputs, float(per_token) * p.T * p.L, tolerance=GEMM_TOLERANCE)
 
 
-def decode_phase(cp, mod, p: Params, sm_count: int) -> Phase:
+def decode_phase(cp, mod, p: Params, device: dict) -> Phase:
     import numpy as np
 
     spec = variants.VARIANTS[p.variant]
@@ -279,12 +284,20 @@ def decode_phase(cp, mod, p: Params, sm_count: int) -> Phase:
         (256,), (256,), (q, np.uint64(q.size), np.uint32(STREAM_Q), np.uint32(p.seed))
     )
 
-    name = (f"decode_attention_kernel<{fmt}, {group}, {UNROLL['attention']}>" if attention
-            else f"decode_kv_stream_kernel<{fmt}, {UNROLL['kv_stream']}>")  # fmt: skip
+    # As the compiled benchmark: bf16 attention runs on the tensor cores where mma.sync exists.
+    tensor_cores = (attention and kv_format == "bf16" and d in MMA_HEAD_DIMS
+                    and int(device["compute_capability"].split(".")[0]) >= 8)  # fmt: skip
+    threads = MMA_THREADS if tensor_cores else THREADS
+    if tensor_cores:
+        name, granule = f"decode_attention_mma_kernel<{group}, {d}>", MMA_GRANULE
+    elif attention:
+        name = f"decode_attention_kernel<{fmt}, {group}, {UNROLL['attention']}>"
+        granule = THREADS // (d // 8) * UNROLL["attention"]
+    else:
+        name = f"decode_kv_stream_kernel<{fmt}, {UNROLL['kv_stream']}>"
+        granule = THREADS // (d // (16 // spec.kv_bytes)) * UNROLL["kv_stream"]
     kernel = mod.get_function(name)
-    elements = 8 if attention else 16 // spec.kv_bytes
-    granule = THREADS // (d // elements) * (UNROLL["attention"] if attention else UNROLL["kv_stream"])
-    wanted = min(MAX_SPLITS, max(1, sm_count * blocks_per_sm(cp, kernel) // p.kv_heads))
+    wanted = min(MAX_SPLITS, max(1, device["sm_count"] * blocks_per_sm(cp, kernel, threads) // p.kv_heads))
     least_tokens = 1 if attention else STREAM_SPLIT_KIB * 1024 // (2 * d * spec.kv_bytes)
     tokens_per_split = div_up(max(div_up(p.T, wanted), least_tokens), granule) * granule
     splits = div_up(p.T, tokens_per_split)
@@ -304,7 +317,7 @@ def decode_phase(cp, mod, p: Params, sm_count: int) -> Phase:
                 args = (Kl, Vl, ql, partial, partial_max_sum, arrivals, ol, *common, score_scale)
             else:
                 args = (Kl, Vl, ql, partial, arrivals, ol, *common)
-            kernel((splits, p.kv_heads), (THREADS,), args)
+            kernel((splits, p.kv_heads), (threads,), args)
 
     def reference() -> float:
         errors = []
@@ -327,7 +340,8 @@ def decode_phase(cp, mod, p: Params, sm_count: int) -> Phase:
 
     kv_bytes = 2.0 * kv_per_layer * p.L * item
     flops = (4.0 * p.heads * p.T * d if attention else 3.0 * kv_per_layer) * p.L
-    return Phase(step, reference, out, flops, kv_bytes, kv_bytes, splits, tokens_per_split)
+    return Phase(step, reference, out, flops, kv_bytes, kv_bytes, splits, tokens_per_split,
+                 tensor_cores=tensor_cores)
 
 
 def seed_decode_phase(cp, mod, p: Params) -> Phase:
@@ -419,7 +433,7 @@ def run(p: Params) -> tuple[dict, int]:
     if "decode" in spec_phases:
         seed = p.variant == "seed"
         phases["decode"] = (
-            seed_decode_phase(cp, mod, p) if seed else decode_phase(cp, mod, p, device["sm_count"])
+            seed_decode_phase(cp, mod, p) if seed else decode_phase(cp, mod, p, device)
         )
     cp.cuda.Device().synchronize()
 
@@ -503,7 +517,8 @@ def run(p: Params) -> tuple[dict, int]:
             timing |= {"tokens_per_s": 1e3 / median, "kv_bytes_per_step": phase.bytes_per_step,
                        "kv_distinct_bytes": phase.distinct_bytes,
                        "bytes_per_s": phase.bytes_per_step / (median / 1e3), "kernel_flops": phase.flops_per_step,
-                       "splits": phase.splits, "tokens_per_split": phase.tokens_per_split}  # fmt: skip
+                       "splits": phase.splits, "tokens_per_split": phase.tokens_per_split,
+                       "tensor_cores": phase.tensor_cores}  # fmt: skip
         result[name] = timing
     return result, 0 if all(finite.values()) else 4
 

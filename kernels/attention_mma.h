@@ -1,0 +1,228 @@
+// GQA decode attention on the tensor cores (CUDA, sm_80 and newer; bf16 K/V).
+//
+// Per 16-row tile of the past, one warp computes the scores of its KV head's kG query
+// heads with mma.m16n8k16 (M = query heads, padded to 16; N = 8 rows; K = head dim),
+// keeps an online softmax in fp32, and accumulates P·V with a second mma (M = head dim,
+// N = query heads, padded to 8; K = the tile's 16 rows). K and V go from global memory
+// straight into the mma operand registers in 16-byte loads, without shared memory:
+//  - a dot product does not depend on the order of its terms, so each thread's K bytes
+//    are given the head-dim positions its B fragment needs, and q is laid out to match;
+//  - a thread's V rows are the rows its P fragment holds, and two rows' bf16 pairs are
+//    regrouped with one byte permute each.
+// q and P enter the mma as a bf16 pair hi + lo (hi = bf16(x), lo = bf16(x - hi)), so the
+// products keep about 16 bits of q and P (bf16 alone would leave errors near the
+// benchmark's 1e-3 tolerance); the tensor cores have ample room for the doubled work.
+#pragma once
+
+#include "decode_kernels.h"
+
+constexpr int kAttentionMmaThreads = 128;
+constexpr int kAttentionMmaWarps = kAttentionMmaThreads / 32;
+constexpr int kAttentionTileRows = 16;
+// Rows one block's warps scan side by side: a split is a whole number of these.
+constexpr int kAttentionMmaGranule = kAttentionMmaWarps * kAttentionTileRows;
+
+#if !defined(PDPROF_HIP)
+
+// Two floats as bf16x2, `low` in the lower half (the operand's first element).
+__device__ inline uint32_t bf16x2_of(float low, float high) {
+  uint32_t packed;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(high), "f"(low));
+  return packed;
+}
+
+struct SplitBf16x2 {
+  uint32_t hi, lo;
+};
+
+__device__ inline SplitBf16x2 split_bf16x2(float low, float high) {
+  const uint32_t hi = bf16x2_of(low, high);
+  return {hi, bf16x2_of(low - __uint_as_float(hi << 16), high - __uint_as_float(hi & 0xFFFF0000u))};
+}
+
+// c += a · b over one m16n8k16 tile, bf16 operands and fp32 accumulation.
+__device__ inline void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ inline uint32_t word_of(const uint4& v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
+
+// One warp's share of a 16-row tile (lane = 4 g + tq, rows relative to the tile):
+//  k[nt][i]: K row 8 nt + g, 16-byte chunk 4 i + tq (the B operand of the scores);
+//  v[r][j]:  V row (r / 2) 8 + 2 tq + r % 2, dims (d / 8) g + 8 j ... + 7 (the A operand of P·V).
+template <int kD>
+struct AttentionTile {
+  static constexpr int kKChunks = kD / 32, kVChunks = kD / 64;
+  uint4 k[2][kKChunks];
+  uint4 v[4][kVChunks];
+};
+
+template <int kD>
+__device__ inline void load_attention_tile(const uint16_t* K, const uint16_t* V, int row0, int t_end, int g, int tq,
+                                           AttentionTile<kD>& tile) {
+  using Tile = AttentionTile<kD>;
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt) {
+    const int row = row0 + 8 * nt + g;
+#pragma unroll
+    for (int i = 0; i < Tile::kKChunks; ++i)
+      tile.k[nt][i] = row < t_end ? *reinterpret_cast<const uint4*>(K + static_cast<size_t>(row) * kD + 8 * (4 * i + tq))
+                                  : uint4{};
+  }
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int row = row0 + (r / 2) * 8 + 2 * tq + r % 2;
+#pragma unroll
+    for (int j = 0; j < Tile::kVChunks; ++j)
+      tile.v[r][j] = row < t_end ? *reinterpret_cast<const uint4*>(V + static_cast<size_t>(row) * kD + (kD / 8) * g + 8 * j)
+                                 : uint4{};
+  }
+}
+
+// Block (split, kv_head), kAttentionMmaThreads threads: warp w scans tiles w, w + warps, ...
+// of the split. Same arguments and partial layout as decode_attention_kernel (d == kD).
+template <int kG, int kD>
+__global__ void __launch_bounds__(kAttentionMmaThreads, 2)
+decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __restrict__ V,
+                            const float* __restrict__ q, float* __restrict__ partial_acc,
+                            float* __restrict__ partial_max_sum, unsigned* __restrict__ arrivals,
+                            float* __restrict__ out, int T, int d, int tokens_per_split, float score_scale) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // launched on compute capability 8.0+ only
+  static_assert(kG >= 1 && kG <= 8, "a KV head's query heads fill at most the 8 columns of P·V");
+  static_assert(kD == 64 || kD == 128, "head dim 64 or 128");
+  using Tile = AttentionTile<kD>;
+  constexpr int kMTiles = kD / 16;
+  __shared__ float warp_max[kAttentionMmaWarps][kG], warp_sum[kAttentionMmaWarps][kG];
+  __shared__ float warp_acc[kAttentionMmaWarps][kG][kD];
+  griddep_launch_dependents();
+  (void)d;
+  const int head = blockIdx.y, split = blockIdx.x, splits = gridDim.x;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, tq = lane % 4;
+  const int t_begin = split * tokens_per_split, t_end = min(T, t_begin + tokens_per_split);
+  const uint16_t* Kh = K + static_cast<size_t>(head) * T * kD;
+  const uint16_t* Vh = V + static_cast<size_t>(head) * T * kD;
+  constexpr int stride = kAttentionMmaWarps * kAttentionTileRows;
+  int row0 = t_begin + warp * kAttentionTileRows;
+  // The first tile loads while the previous layer drains; q is that layer's to write.
+  Tile tile;
+  load_attention_tile<kD>(Kh, Vh, row0, t_end, g, tq, tile);
+  griddep_wait();
+
+  // A operand of the scores: query head g (rows g + 8 are padding), the head-dim
+  // positions of this thread's K chunks; pre-scaled by log2(e)/sqrt(d) for exp2.
+  SplitBf16x2 qa[kD / 16], qb[kD / 16];
+#pragma unroll
+  for (int j = 0; j < kD / 16; ++j) {
+    const int at = 8 * (4 * (j / 2) + tq) + 4 * (j % 2);
+    float x[4] = {0.f, 0.f, 0.f, 0.f};
+    if (g < kG)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) x[e] = q[(head * kG + g) * kD + at + e] * score_scale;
+    qa[j] = split_bf16x2(x[0], x[1]);
+    qb[j] = split_bf16x2(x[2], x[3]);
+  }
+  float acc[kMTiles][4];
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.f;
+  float running_max = -INFINITY, running_sum = 0.f;  // query head g; running_sum is this lane's share
+
+  for (; row0 < t_end; row0 += stride) {
+    Tile next;
+    load_attention_tile<kD>(Kh, Vh, row0 + stride, t_end, g, tq, next);
+    // Scores S[head g][row 8 nt + 2 tq + e] in s[nt][e] (e = 2, 3: padding heads).
+    float s[2][4] = {};
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int j = 0; j < kD / 16; ++j) {
+        const uint32_t b0 = word_of(tile.k[nt][j / 2], 2 * (j % 2)), b1 = word_of(tile.k[nt][j / 2], 2 * (j % 2) + 1);
+        mma_bf16(s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
+        mma_bf16(s[nt], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
+      }
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        if (row0 + 8 * nt + 2 * tq + e >= t_end) s[nt][e] = -INFINITY;  // masked: past the sequence end
+        tile_max = fmaxf(tile_max, s[nt][e]);
+      }
+    tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 1, 32));
+    tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 2, 32));
+    const float new_max = fmaxf(running_max, tile_max);
+    const float reference = new_max == -INFINITY ? 0.f : new_max;
+    const float rescale = exp2f(running_max - reference);
+    running_max = new_max;
+    float p[2][2];
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) p[nt][e] = g < kG ? exp2f(s[nt][e] - reference) : 0.f;
+    running_sum = fmaf(running_sum, rescale, (p[0][0] + p[0][1]) + (p[1][0] + p[1][1]));
+    // acc holds query heads 2 tq and 2 tq + 1, whose rescale lives in lanes 8 tq and 8 tq + 4.
+    const float rescale_even = __shfl_sync(0xffffffffu, rescale, 8 * tq);
+    const float rescale_odd = __shfl_sync(0xffffffffu, rescale, 8 * tq + 4);
+    // B operand of P·V: rows 2 tq, 2 tq + 1 (b0) and 8 + 2 tq, 9 + 2 tq (b1) of query head g.
+    const SplitBf16x2 p0 = split_bf16x2(p[0][0], p[0][1]), p1 = split_bf16x2(p[1][0], p[1][1]);
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt) {
+      acc[mt][0] *= rescale_even;
+      acc[mt][1] *= rescale_odd;
+      acc[mt][2] *= rescale_even;
+      acc[mt][3] *= rescale_odd;
+      // Word mt of this thread's V slice holds dims (d / 8) g + 2 mt (low half) and + 1 (high).
+      const uint32_t r0 = word_of(tile.v[0][mt / 4], mt % 4), r1 = word_of(tile.v[1][mt / 4], mt % 4);
+      const uint32_t r2 = word_of(tile.v[2][mt / 4], mt % 4), r3 = word_of(tile.v[3][mt / 4], mt % 4);
+      const uint32_t a0 = __byte_perm(r0, r1, 0x5410), a1 = __byte_perm(r0, r1, 0x7632);
+      const uint32_t a2 = __byte_perm(r2, r3, 0x5410), a3 = __byte_perm(r2, r3, 0x7632);
+      mma_bf16(acc[mt], a0, a1, a2, a3, p0.hi, p1.hi);
+      mma_bf16(acc[mt], a0, a1, a2, a3, p0.lo, p1.lo);
+    }
+    tile = next;
+  }
+
+  // The block's warps merge into this split's partial.
+  running_sum += lane_shfl_xor(running_sum, 1, 32);
+  running_sum += lane_shfl_xor(running_sum, 2, 32);
+  if (tq == 0 && g < kG) {
+    warp_max[warp][g] = running_max;
+    warp_sum[warp][g] = running_sum;
+  }
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int h = 2 * tq + e % 2, dim = (kD / 8) * g + 2 * mt + e / 2;
+      if (h < kG) warp_acc[warp][h][dim] = acc[mt][e];
+    }
+  __syncthreads();
+  for (int at = threadIdx.x; at < kG * kD; at += blockDim.x) {
+    const int h = at / kD, dim = at % kD;
+    float top = -INFINITY;
+    for (int w = 0; w < kAttentionMmaWarps; ++w) top = fmaxf(top, warp_max[w][h]);
+    const float reference = top == -INFINITY ? 0.f : top;
+    float sum = 0.f, total = 0.f;
+    for (int w = 0; w < kAttentionMmaWarps; ++w) {
+      const float weight = exp2f(warp_max[w][h] - reference);
+      sum = fmaf(weight, warp_acc[w][h][dim], sum);
+      total = fmaf(weight, warp_sum[w][h], total);
+    }
+    const size_t slot = (static_cast<size_t>(head) * kG + h) * splits + split;
+    partial_acc[slot * kD + dim] = sum;
+    if (dim == 0) {
+      partial_max_sum[2 * slot] = top;
+      partial_max_sum[2 * slot + 1] = total;
+    }
+  }
+  if (!last_block_of_head(arrivals, head, splits)) return;
+  const size_t first = static_cast<size_t>(head) * kG * splits;
+  merge_attention_splits<kG>(partial_acc + first * kD, partial_max_sum + 2 * first, splits, kD,
+                             out + static_cast<size_t>(head) * kG * kD);
+  if (threadIdx.x == 0) arrivals[head] = 0;  // ready for the next layer's launch
+#endif
+}
+
+#endif  // !PDPROF_HIP
