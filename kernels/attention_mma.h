@@ -3,15 +3,18 @@
 // Per 16-row tile of the past, one warp computes the scores of its KV head's kG query
 // heads with mma.m16n8k16 (M = query heads, padded to 16; N = 8 rows; K = head dim),
 // keeps an online softmax in fp32, and accumulates P·V with a second mma (M = head dim,
-// N = query heads, padded to 8; K = the tile's 16 rows). K and V go from global memory
-// straight into the mma operand registers in 16-byte loads, without shared memory:
-//  - a dot product does not depend on the order of its terms, so each thread's K bytes
+// N = query heads, padded to 8; K = the tile's 16 rows).
+//  - K and V stream into a per-warp ring of kAttentionStages tiles in shared memory
+//    (cp.async, 16 bytes a copy): several tiles per warp are in flight whatever the
+//    register count, and the first ones are requested before griddep_wait(), while the
+//    previous layer drains. Rows sit XOR-swizzled so that every read is conflict-free.
+//  - A dot product does not depend on the order of its terms, so each thread's K chunks
 //    are given the head-dim positions its B fragment needs, and q is laid out to match;
-//  - a thread's V rows are the rows its P fragment holds, and two rows' bf16 pairs are
+//    a thread's V rows are the rows its P fragment holds, and two rows' bf16 pairs are
 //    regrouped with one byte permute each.
-// q and P enter the mma as a bf16 pair hi + lo (hi = bf16(x), lo = bf16(x - hi)), so the
-// products keep about 16 bits of q and P (bf16 alone would leave errors near the
-// benchmark's 1e-3 tolerance); the tensor cores have ample room for the doubled work.
+//  - q and P enter the mma as a bf16 pair hi + lo (hi = bf16(x), lo = bf16(x - hi)), so
+//    the products keep about 16 bits of q and P (bf16 alone would leave errors near the
+//    benchmark's 1e-3 tolerance); the tensor cores have ample room for the doubled work.
 #pragma once
 
 #include "decode_kernels.h"
@@ -21,6 +24,16 @@ constexpr int kAttentionMmaWarps = kAttentionMmaThreads / 32;
 constexpr int kAttentionTileRows = 16;
 // Rows one block's warps scan side by side: a split is a whole number of these.
 constexpr int kAttentionMmaGranule = kAttentionMmaWarps * kAttentionTileRows;
+// Tiles each warp has in flight (benchmarks/constants_sweep.py: -DPDPROF_ATTENTION_STAGES=N).
+#ifndef PDPROF_ATTENTION_STAGES
+#define PDPROF_ATTENTION_STAGES 3
+#endif
+constexpr int kAttentionStages = PDPROF_ATTENTION_STAGES;
+
+// Dynamic shared memory of one block: every warp's ring of K and V tiles.
+constexpr size_t attention_mma_ring_bytes(int head_dim) {
+  return static_cast<size_t>(kAttentionMmaWarps) * kAttentionStages * 2 * kAttentionTileRows * head_dim * 2;
+}
 
 #if !defined(PDPROF_HIP)
 
@@ -43,58 +56,62 @@ __device__ inline SplitBf16x2 split_bf16x2(float low, float high) {
 // c += a · b over one m16n8k16 tile, bf16 operands and fp32 accumulation.
 __device__ inline void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
                                 uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 __device__ inline uint32_t word_of(const uint4& v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
 
-// One warp's share of a 16-row tile (lane = 4 g + tq, rows relative to the tile):
-//  k[nt][i]: K row 8 nt + g, 16-byte chunk 4 i + tq (the B operand of the scores);
-//  v[r][j]:  V row (r / 2) 8 + 2 tq + r % 2, dims (d / 8) g + 8 j ... + 7 (the A operand of P·V).
+// One stage of a warp's ring: the K tile, then the V tile, 16 rows of d / 8 16-byte chunks
+// each. Chunk c of row r sits at c ^ swizzle(r): the K reads (rows g and g + 1 of a
+// quarter-warp) and the V reads (rows 2 tq + e) then hit eight different bank groups.
 template <int kD>
-struct AttentionTile {
-  static constexpr int kKChunks = kD / 32, kVChunks = kD / 64;
-  uint4 k[2][kKChunks];
-  uint4 v[4][kVChunks];
+struct AttentionStage {
+  static constexpr int kChunks = kD / 8, kTileChunks = kAttentionTileRows * kChunks, kChunksPerStage = 2 * kTileChunks;
+  __device__ static int k_slot(int row, int chunk) { return row * kChunks + (chunk ^ ((row & 1) << 2)); }
+  __device__ static int v_slot(int row, int chunk) { return kTileChunks + row * kChunks + (chunk ^ (((row >> 1) & 3) << 1)); }
 };
 
+// Requests the 16-row tile at row0 into `stage` and commits it as one cp.async group
+// (an empty group past the split's end, so that waiting counts tiles alike). Rows at or
+// past t_end read as zeros: a masked row's V must be finite, its weight being 0.
 template <int kD>
-__device__ inline void load_attention_tile(const uint16_t* K, const uint16_t* V, int row0, int t_end, int g, int tq,
-                                           AttentionTile<kD>& tile) {
-  using Tile = AttentionTile<kD>;
+__device__ inline void request_tile(uint4* stage, const uint16_t* K, const uint16_t* V, int row0, int t_end,
+                                    int lane) {
+  using Stage = AttentionStage<kD>;
+  if (row0 < t_end)
 #pragma unroll
-  for (int nt = 0; nt < 2; ++nt) {
-    const int row = row0 + 8 * nt + g;
-#pragma unroll
-    for (int i = 0; i < Tile::kKChunks; ++i)
-      tile.k[nt][i] = row < t_end ? *reinterpret_cast<const uint4*>(K + static_cast<size_t>(row) * kD + 8 * (4 * i + tq))
-                                  : uint4{};
-  }
-#pragma unroll
-  for (int r = 0; r < 4; ++r) {
-    const int row = row0 + (r / 2) * 8 + 2 * tq + r % 2;
-#pragma unroll
-    for (int j = 0; j < Tile::kVChunks; ++j)
-      tile.v[r][j] = row < t_end ? *reinterpret_cast<const uint4*>(V + static_cast<size_t>(row) * kD + (kD / 8) * g + 8 * j)
-                                 : uint4{};
-  }
+    for (int at = lane; at < Stage::kTileChunks; at += 32) {
+      const int row = at / Stage::kChunks, chunk = at % Stage::kChunks;
+      const bool inside = row0 + row < t_end;
+      const size_t from = static_cast<size_t>(inside ? row0 + row : 0) * kD + 8 * chunk;
+      const unsigned bytes = inside ? 16u : 0u;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                   :: "r"(static_cast<unsigned>(__cvta_generic_to_shared(stage + Stage::k_slot(row, chunk)))),
+                      "l"(K + from), "r"(bytes) : "memory");
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                   :: "r"(static_cast<unsigned>(__cvta_generic_to_shared(stage + Stage::v_slot(row, chunk)))),
+                      "l"(V + from), "r"(bytes) : "memory");
+    }
+  asm volatile("cp.async.commit_group;" ::: "memory");
 }
 
-// Block (split, kv_head), kAttentionMmaThreads threads: warp w scans tiles w, w + warps, ...
-// of the split. Same arguments and partial layout as decode_attention_kernel (d == kD).
+// Block (split, kv_head), kAttentionMmaThreads threads and attention_mma_ring_bytes(kD) of
+// dynamic shared memory: warp w scans tiles w, w + warps, ... of the split. Same arguments
+// and partial layout as decode_attention_kernel (d == kD).
 template <int kG, int kD>
-__global__ void __launch_bounds__(kAttentionMmaThreads, 2)
+__global__ void __launch_bounds__(kAttentionMmaThreads)
 decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __restrict__ V,
-                            const float* __restrict__ q, float* __restrict__ partial_acc,
+                            const float* q, float* __restrict__ partial_acc,
                             float* __restrict__ partial_max_sum, unsigned* __restrict__ arrivals,
                             float* __restrict__ out, int T, int d, int tokens_per_split, float score_scale) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // launched on compute capability 8.0+ only
   static_assert(kG >= 1 && kG <= 8, "a KV head's query heads fill at most the 8 columns of P·V");
   static_assert(kD == 64 || kD == 128, "head dim 64 or 128");
-  using Tile = AttentionTile<kD>;
+  using Stage = AttentionStage<kD>;
   constexpr int kMTiles = kD / 16;
+  extern __shared__ uint4 attention_ring[];
   __shared__ float warp_max[kAttentionMmaWarps][kG], warp_sum[kAttentionMmaWarps][kG];
   __shared__ float warp_acc[kAttentionMmaWarps][kG][kD];
   griddep_launch_dependents();
@@ -105,10 +122,12 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   const uint16_t* Kh = K + static_cast<size_t>(head) * T * kD;
   const uint16_t* Vh = V + static_cast<size_t>(head) * T * kD;
   constexpr int stride = kAttentionMmaWarps * kAttentionTileRows;
+  uint4* ring = attention_ring + warp * kAttentionStages * Stage::kChunksPerStage;
   int row0 = t_begin + warp * kAttentionTileRows;
-  // The first tile loads while the previous layer drains; q is that layer's to write.
-  Tile tile;
-  load_attention_tile<kD>(Kh, Vh, row0, t_end, g, tq, tile);
+  // The first tiles load while the previous layer drains; q is that layer's to write.
+#pragma unroll
+  for (int n = 0; n < kAttentionStages; ++n)
+    request_tile<kD>(ring + n * Stage::kChunksPerStage, Kh, Vh, row0 + n * stride, t_end, lane);
   griddep_wait();
 
   // A operand of the scores: query head g (rows g + 8 are padding), the head-dim
@@ -120,7 +139,7 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
     float x[4] = {0.f, 0.f, 0.f, 0.f};
     if (g < kG)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) x[e] = q[(head * kG + g) * kD + at + e] * score_scale;
+      for (int e = 0; e < 4; ++e) x[e] = load_from_l2(q + (head * kG + g) * kD + at + e) * score_scale;
     qa[j] = split_bf16x2(x[0], x[1]);
     qb[j] = split_bf16x2(x[2], x[3]);
   }
@@ -129,16 +148,19 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   for (int mt = 0; mt < kMTiles; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.f;
   float running_max = -INFINITY, running_sum = 0.f;  // query head g; running_sum is this lane's share
 
-  for (; row0 < t_end; row0 += stride) {
-    Tile next;
-    load_attention_tile<kD>(Kh, Vh, row0 + stride, t_end, g, tq, next);
+  for (int n = 0; row0 < t_end; ++n, row0 += stride) {
+    asm volatile("cp.async.wait_group %0;" ::"n"(kAttentionStages - 1) : "memory");  // this lane's copies of tile n
+    __syncwarp();  // ... and every other lane's
+    uint4* stage = ring + (n % kAttentionStages) * Stage::kChunksPerStage;
     // Scores S[head g][row 8 nt + 2 tq + e] in s[nt][e] (e = 2, 3: padding heads).
     float s[2][4] = {};
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
       for (int j = 0; j < kD / 16; ++j) {
-        const uint32_t b0 = word_of(tile.k[nt][j / 2], 2 * (j % 2)), b1 = word_of(tile.k[nt][j / 2], 2 * (j % 2) + 1);
+        // K row 8 nt + g, chunk 4 (j / 2) + tq: its words 2 (j % 2) and 2 (j % 2) + 1.
+        const uint4 chunk = stage[Stage::k_slot(8 * nt + g, 4 * (j / 2) + tq)];
+        const uint32_t b0 = word_of(chunk, 2 * (j % 2)), b1 = word_of(chunk, 2 * (j % 2) + 1);
         mma_bf16(s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
         mma_bf16(s[nt], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
       }
@@ -173,16 +195,21 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
       acc[mt][1] *= rescale_odd;
       acc[mt][2] *= rescale_even;
       acc[mt][3] *= rescale_odd;
-      // Word mt of this thread's V slice holds dims (d / 8) g + 2 mt (low half) and + 1 (high).
-      const uint32_t r0 = word_of(tile.v[0][mt / 4], mt % 4), r1 = word_of(tile.v[1][mt / 4], mt % 4);
-      const uint32_t r2 = word_of(tile.v[2][mt / 4], mt % 4), r3 = word_of(tile.v[3][mt / 4], mt % 4);
+      // V rows 2 tq, 2 tq + 1, 8 + 2 tq, 9 + 2 tq; chunk g + 8 (mt / 4), word mt % 4 holds
+      // dims 8 (g + 8 (mt / 4)) + 2 (mt % 4) (low half) and + 1 (high half).
+      uint32_t r[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) r[e] = word_of(stage[Stage::v_slot((e / 2) * 8 + 2 * tq + e % 2, g + 8 * (mt / 4))], mt % 4);
+      const uint32_t r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
       const uint32_t a0 = __byte_perm(r0, r1, 0x5410), a1 = __byte_perm(r0, r1, 0x7632);
       const uint32_t a2 = __byte_perm(r2, r3, 0x5410), a3 = __byte_perm(r2, r3, 0x7632);
       mma_bf16(acc[mt], a0, a1, a2, a3, p0.hi, p1.hi);
       mma_bf16(acc[mt], a0, a1, a2, a3, p0.lo, p1.lo);
     }
-    tile = next;
+    __syncwarp();  // every lane is done with this stage before it is refilled
+    request_tile<kD>(stage, Kh, Vh, row0 + kAttentionStages * stride, t_end, lane);
   }
+  asm volatile("cp.async.wait_all;" ::: "memory");
 
   // The block's warps merge into this split's partial.
   running_sum += lane_shfl_xor(running_sum, 1, 32);
@@ -195,7 +222,7 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const int h = 2 * tq + e % 2, dim = (kD / 8) * g + 2 * mt + e / 2;
+      const int h = 2 * tq + e % 2, dim = 8 * (g + 8 * (mt / 4)) + 2 * (mt % 4) + e / 2;
       if (h < kG) warp_acc[warp][h][dim] = acc[mt][e];
     }
   __syncthreads();

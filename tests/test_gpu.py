@@ -68,8 +68,9 @@ def test_every_variant_matches_its_float64_reference(bench_binary, tmp_path, var
     ids=["d128-group4", "d64-group8", "d128-group1", "d128-group2"],
 )
 @pytest.mark.parametrize("variant", ["attention", "attention_fp8"])
-def test_attention_matches_the_reference_for_every_head_dim_and_group(bench_binary, tmp_path, variant, H, heads,
-                                                                      kv_heads):
+def test_attention_matches_the_reference_for_every_head_dim_and_group(
+    bench_binary, tmp_path, variant, H, heads, kv_heads
+):
     # bf16 runs on the tensor cores (attention_mma.h) from compute capability 8.0; fp8 on the CUDA cores.
     point = config.Point(variant, 2, H, heads, kv_heads, 777, 64)
     result = run.run_bench(bench_binary, point, tmp_path / "bench.json", warmup=1, repeats=3, timeout_s=120)
