@@ -216,15 +216,38 @@ __device__ void merge_attention_splits(const float* acc, const float* max_sum, i
     }
   }
   __syncthreads();
-  // Fixed order over splits: the result does not depend on which block came last.
-  for (int at = threadIdx.x; at < kG * d; at += blockDim.x) {
-    const int h = at / d, dim = at % d;
+  // Each thread sums 4 consecutive dims of one query head over the splits, with kBatch
+  // splits' loads in flight at a time: the merge runs while the rest of the GPU waits for
+  // this layer to end. Fixed order over splits: the result does not depend on which block
+  // came last.
+  constexpr int kBatch = 8;
+  const int quads = d / 4;
+  for (int at = threadIdx.x; at < kG * quads; at += blockDim.x) {
+    const int h = at / quads, dim = 4 * (at % quads);
     const float* slots = max_sum + 2 * static_cast<size_t>(h) * splits;
     const float* partial = acc + static_cast<size_t>(h) * splits * d + dim;
-    float sum = 0.f;
-    for (int s = 0; s < splits; ++s)
-      sum = fmaf(exp2f(load_from_l2(slots + 2 * s) - head_max[h]), load_from_l2(partial + static_cast<size_t>(s) * d), sum);
-    out[h * d + dim] = sum / head_denominator[h];
+    float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int s0 = 0; s0 < splits; s0 += kBatch) {
+      float split_max[kBatch];
+      float4 part[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const bool inside = s0 + u < splits;
+        split_max[u] = inside ? load_from_l2(slots + 2 * (s0 + u)) : -INFINITY;
+        part[u] = inside ? load4_from_l2(partial + static_cast<size_t>(s0 + u) * d) : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const float weight = exp2f(split_max[u] - head_max[h]);
+        sum.x = fmaf(weight, part[u].x, sum.x);
+        sum.y = fmaf(weight, part[u].y, sum.y);
+        sum.z = fmaf(weight, part[u].z, sum.z);
+        sum.w = fmaf(weight, part[u].w, sum.w);
+      }
+    }
+    const float inverse = 1.f / head_denominator[h];
+    *reinterpret_cast<float4*>(out + h * d + dim) =
+        make_float4(sum.x * inverse, sum.y * inverse, sum.z * inverse, sum.w * inverse);
   }
 }
 
@@ -265,7 +288,10 @@ decode_attention_kernel(const typename F::Storage* __restrict__ K,
       acc[h][i] = 0.f;
     }
   }
-  for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += stride) {
+  // Every row of the block runs every pass (rows past t_end masked): the score's shuffles
+  // need all lanes of the warp, and a warp may hold a row inside the split and one past it.
+  for (int pass = g.t_begin; pass < g.t_end; pass += stride) {
+    const int t0 = pass + g.row;
     Raw k[kUnroll], v[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {

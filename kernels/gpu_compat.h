@@ -52,6 +52,9 @@
 #define lane_shfl_xor(value, mask, width) __shfl_xor((value), (mask), (width))
 // Another block's results, read past this CU's cache (written before its fence).
 __device__ inline float load_from_l2(const float* p) { return *static_cast<const volatile float*>(p); }
+__device__ inline float4 load4_from_l2(const float* p) {
+  return make_float4(load_from_l2(p), load_from_l2(p + 1), load_from_l2(p + 2), load_from_l2(p + 3));
+}
 // Deprecated in favour of rocTX, but still the only call that brackets a range
 // for every ROCm profiler generation.
 #pragma clang diagnostic push
@@ -106,6 +109,7 @@ inline hipError_t gpuProfilerStop() { return hipProfilerStop(); }
 // Another block's results, read from L2 (never a stale L1 line); unlike a volatile
 // read, independent loads of this kind stay in flight together.
 #define load_from_l2(p) __ldcg(p)
+#define load4_from_l2(p) __ldcg(reinterpret_cast<const float4*>(p))  // 16-byte aligned
 #define gpuProfilerStart cudaProfilerStart
 #define gpuProfilerStop cudaProfilerStop
 #define PDPROF_BACKEND "cuda"

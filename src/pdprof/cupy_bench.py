@@ -51,6 +51,7 @@ NVRTC_VARIANTS = ("seed", "fma_ilp", "kv_stream", "kv_stream_fp8", "attention", 
 NVRTC_PRELUDE = """
 #define lane_shfl_xor(value, mask, width) __shfl_xor_sync(0xffffffffu, (value), (mask), (width))
 #define load_from_l2(p) __ldcg(p)
+#define load4_from_l2(p) __ldcg(reinterpret_cast<const float4*>(p))
 #include "seed_kernels.h"
 #include "prefill_kernels.h"
 #include "decode_kernels.h"
