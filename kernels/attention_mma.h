@@ -4,14 +4,14 @@
 // heads with mma.m16n8k16 (M = query heads, padded to 16; N = 8 rows; K = head dim),
 // keeps an online softmax in fp32, and accumulates P·V with a second mma (M = head dim,
 // N = query heads, padded to 8; K = the tile's 16 rows).
-//  - K and V stream into a per-warp ring of kAttentionStages tiles in shared memory
-//    (cp.async, 16 bytes a copy): several tiles per warp are in flight whatever the
-//    register count, and the first ones are requested before griddep_wait(), while the
-//    previous layer drains. Rows sit XOR-swizzled so that every read is conflict-free.
-//  - A dot product does not depend on the order of its terms, so each thread's K chunks
-//    are given the head-dim positions its B fragment needs, and q is laid out to match;
-//    a thread's V rows are the rows its P fragment holds, and two rows' bf16 pairs are
-//    regrouped with one byte permute each.
+//  - K and V go from global memory straight into the mma operand registers in 16-byte
+//    loads, the next tile's while this one computes. A dot product does not depend on
+//    the order of its terms, so each thread's K chunks are given the head-dim positions
+//    its B fragment needs, and q is laid out to match; a thread's V rows are the rows its
+//    P fragment holds, and two rows' bf16 pairs are regrouped with one byte permute each.
+//  - The registers hold one tile ahead; bulk L2 prefetches (sm_90) keep more in flight:
+//    kAttentionPrefetchTiles tiles ahead of each warp, and the first ones before
+//    griddep_wait(), while the previous layer drains.
 //  - q and P enter the mma as a bf16 pair hi + lo (hi = bf16(x), lo = bf16(x - hi)), so
 //    the products keep about 16 bits of q and P (bf16 alone would leave errors near the
 //    benchmark's 1e-3 tolerance); the tensor cores have ample room for the doubled work.
@@ -24,16 +24,12 @@ constexpr int kAttentionMmaWarps = kAttentionMmaThreads / 32;
 constexpr int kAttentionTileRows = 16;
 // Rows one block's warps scan side by side: a split is a whole number of these.
 constexpr int kAttentionMmaGranule = kAttentionMmaWarps * kAttentionTileRows;
-// Tiles each warp has in flight (benchmarks/constants_sweep.py: -DPDPROF_ATTENTION_STAGES=N).
-#ifndef PDPROF_ATTENTION_STAGES
-#define PDPROF_ATTENTION_STAGES 3
+// Tiles each warp keeps requested into L2 ahead of its loads (benchmarks/constants_sweep.py:
+// -DPDPROF_ATTENTION_PREFETCH_TILES=N; 0 turns the prefetches off).
+#ifndef PDPROF_ATTENTION_PREFETCH_TILES
+#define PDPROF_ATTENTION_PREFETCH_TILES 4
 #endif
-constexpr int kAttentionStages = PDPROF_ATTENTION_STAGES;
-
-// Dynamic shared memory of one block: every warp's ring of K and V tiles.
-constexpr size_t attention_mma_ring_bytes(int head_dim) {
-  return static_cast<size_t>(kAttentionMmaWarps) * kAttentionStages * 2 * kAttentionTileRows * head_dim * 2;
-}
+constexpr int kAttentionPrefetchTiles = PDPROF_ATTENTION_PREFETCH_TILES;
 
 #if !defined(PDPROF_HIP)
 
@@ -56,52 +52,64 @@ __device__ inline SplitBf16x2 split_bf16x2(float low, float high) {
 // c += a · b over one m16n8k16 tile, bf16 operands and fp32 accumulation.
 __device__ inline void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
                                 uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 __device__ inline uint32_t word_of(const uint4& v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
 
-// One stage of a warp's ring: the K tile, then the V tile, 16 rows of d / 8 16-byte chunks
-// each. Chunk c of row r sits at c ^ swizzle(r): the K reads (rows g and g + 1 of a
-// quarter-warp) and the V reads (rows 2 tq + e) then hit eight different bank groups.
+// One warp's share of a 16-row tile (lane = 4 g + tq, rows relative to the tile):
+//  k[nt][i]: K row 8 nt + g, 16-byte chunk 4 i + tq (the B operand of the scores);
+//  v[r][j]:  V row (r / 2) 8 + 2 tq + r % 2, chunk g + 8 j (the A operand of P·V).
+// Each load instruction of the warp reads whole 32-byte sectors.
 template <int kD>
-struct AttentionStage {
-  static constexpr int kChunks = kD / 8, kTileChunks = kAttentionTileRows * kChunks, kChunksPerStage = 2 * kTileChunks;
-  __device__ static int k_slot(int row, int chunk) { return row * kChunks + (chunk ^ ((row & 1) << 2)); }
-  __device__ static int v_slot(int row, int chunk) { return kTileChunks + row * kChunks + (chunk ^ (((row >> 1) & 3) << 1)); }
+struct AttentionTile {
+  static constexpr int kKChunks = kD / 32, kVChunks = kD / 64;
+  uint4 k[2][kKChunks];
+  uint4 v[4][kVChunks];
 };
 
-// Requests the 16-row tile at row0 into `stage` and commits it as one cp.async group
-// (an empty group past the split's end, so that waiting counts tiles alike). Rows at or
-// past t_end read as zeros: a masked row's V must be finite, its weight being 0.
 template <int kD>
-__device__ inline void request_tile(uint4* stage, const uint16_t* K, const uint16_t* V, int row0, int t_end,
-                                    int lane) {
-  using Stage = AttentionStage<kD>;
-  if (row0 < t_end)
+__device__ inline void load_attention_tile(const uint16_t* K, const uint16_t* V, int row0, int t_end, int g, int tq,
+                                           AttentionTile<kD>& tile) {
+  using Tile = AttentionTile<kD>;
 #pragma unroll
-    for (int at = lane; at < Stage::kTileChunks; at += 32) {
-      const int row = at / Stage::kChunks, chunk = at % Stage::kChunks;
-      const bool inside = row0 + row < t_end;
-      const size_t from = static_cast<size_t>(inside ? row0 + row : 0) * kD + 8 * chunk;
-      const unsigned bytes = inside ? 16u : 0u;
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
-                   :: "r"(static_cast<unsigned>(__cvta_generic_to_shared(stage + Stage::k_slot(row, chunk)))),
-                      "l"(K + from), "r"(bytes) : "memory");
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
-                   :: "r"(static_cast<unsigned>(__cvta_generic_to_shared(stage + Stage::v_slot(row, chunk)))),
-                      "l"(V + from), "r"(bytes) : "memory");
-    }
-  asm volatile("cp.async.commit_group;" ::: "memory");
+  for (int nt = 0; nt < 2; ++nt) {
+    const int row = row0 + 8 * nt + g;
+#pragma unroll
+    for (int i = 0; i < Tile::kKChunks; ++i)
+      tile.k[nt][i] = row < t_end ? *reinterpret_cast<const uint4*>(K + static_cast<size_t>(row) * kD + 8 * (4 * i + tq))
+                                  : uint4{};
+  }
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int row = row0 + (r / 2) * 8 + 2 * tq + r % 2;
+#pragma unroll
+    for (int j = 0; j < Tile::kVChunks; ++j)
+      tile.v[r][j] = row < t_end ? *reinterpret_cast<const uint4*>(V + static_cast<size_t>(row) * kD + 8 * (g + 8 * j))
+                                 : uint4{};
+  }
 }
 
-// Block (split, kv_head), kAttentionMmaThreads threads and attention_mma_ring_bytes(kD) of
-// dynamic shared memory: warp w scans tiles w, w + warps, ... of the split. Same arguments
-// and partial layout as decode_attention_kernel (d == kD).
+// Asks L2 for K and V rows [row0, row0 + rows) of one KV head (one instruction each, no
+// registers; sm_90 and newer, elsewhere nothing).
+template <int kD>
+__device__ inline void prefetch_rows_to_l2(const uint16_t* K, const uint16_t* V, int row0, int rows) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (rows <= 0) return;
+  const unsigned bytes = static_cast<unsigned>(rows) * kD * 2;  // a multiple of 16, as the instruction needs
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(K + static_cast<size_t>(row0) * kD), "r"(bytes)
+               : "memory");
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(V + static_cast<size_t>(row0) * kD), "r"(bytes)
+               : "memory");
+#endif
+}
+
+// Block (split, kv_head), kAttentionMmaThreads threads: warp w scans tiles w, w + warps, ...
+// of the split. Same arguments and partial layout as decode_attention_kernel (d == kD).
 template <int kG, int kD>
-__global__ void __launch_bounds__(kAttentionMmaThreads)
+__global__ void __launch_bounds__(kAttentionMmaThreads, 2)
 decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __restrict__ V,
                             const float* q, float* __restrict__ partial_acc,
                             float* __restrict__ partial_max_sum, unsigned* __restrict__ arrivals,
@@ -109,9 +117,8 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // launched on compute capability 8.0+ only
   static_assert(kG >= 1 && kG <= 8, "a KV head's query heads fill at most the 8 columns of P·V");
   static_assert(kD == 64 || kD == 128, "head dim 64 or 128");
-  using Stage = AttentionStage<kD>;
+  using Tile = AttentionTile<kD>;
   constexpr int kMTiles = kD / 16;
-  extern __shared__ uint4 attention_ring[];
   __shared__ float warp_max[kAttentionMmaWarps][kG], warp_sum[kAttentionMmaWarps][kG];
   __shared__ float warp_acc[kAttentionMmaWarps][kG][kD];
   griddep_launch_dependents();
@@ -122,12 +129,13 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   const uint16_t* Kh = K + static_cast<size_t>(head) * T * kD;
   const uint16_t* Vh = V + static_cast<size_t>(head) * T * kD;
   constexpr int stride = kAttentionMmaWarps * kAttentionTileRows;
-  uint4* ring = attention_ring + warp * kAttentionStages * Stage::kChunksPerStage;
   int row0 = t_begin + warp * kAttentionTileRows;
-  // The first tiles load while the previous layer drains; q is that layer's to write.
-#pragma unroll
-  for (int n = 0; n < kAttentionStages; ++n)
-    request_tile<kD>(ring + n * Stage::kChunksPerStage, Kh, Vh, row0 + n * stride, t_end, lane);
+  // The first tiles head for L2 while the previous layer drains; q is that layer's to write.
+  if (lane == 0)
+    for (int n = 0; n < kAttentionPrefetchTiles; ++n)
+      prefetch_rows_to_l2<kD>(Kh, Vh, row0 + n * stride, min(kAttentionTileRows, t_end - (row0 + n * stride)));
+  Tile tile;
+  load_attention_tile<kD>(Kh, Vh, row0, t_end, g, tq, tile);
   griddep_wait();
 
   // A operand of the scores: query head g (rows g + 8 are padding), the head-dim
@@ -148,19 +156,20 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   for (int mt = 0; mt < kMTiles; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.f;
   float running_max = -INFINITY, running_sum = 0.f;  // query head g; running_sum is this lane's share
 
-  for (int n = 0; row0 < t_end; ++n, row0 += stride) {
-    asm volatile("cp.async.wait_group %0;" ::"n"(kAttentionStages - 1) : "memory");  // this lane's copies of tile n
-    __syncwarp();  // ... and every other lane's
-    uint4* stage = ring + (n % kAttentionStages) * Stage::kChunksPerStage;
+  for (; row0 < t_end; row0 += stride) {
+    if (kAttentionPrefetchTiles > 0 && lane == 0) {
+      const int ahead = row0 + kAttentionPrefetchTiles * stride;
+      prefetch_rows_to_l2<kD>(Kh, Vh, ahead, min(kAttentionTileRows, t_end - ahead));
+    }
+    Tile next;
+    load_attention_tile<kD>(Kh, Vh, row0 + stride, t_end, g, tq, next);
     // Scores S[head g][row 8 nt + 2 tq + e] in s[nt][e] (e = 2, 3: padding heads).
     float s[2][4] = {};
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
       for (int j = 0; j < kD / 16; ++j) {
-        // K row 8 nt + g, chunk 4 (j / 2) + tq: its words 2 (j % 2) and 2 (j % 2) + 1.
-        const uint4 chunk = stage[Stage::k_slot(8 * nt + g, 4 * (j / 2) + tq)];
-        const uint32_t b0 = word_of(chunk, 2 * (j % 2)), b1 = word_of(chunk, 2 * (j % 2) + 1);
+        const uint32_t b0 = word_of(tile.k[nt][j / 2], 2 * (j % 2)), b1 = word_of(tile.k[nt][j / 2], 2 * (j % 2) + 1);
         mma_bf16(s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
         mma_bf16(s[nt], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
       }
@@ -195,21 +204,16 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
       acc[mt][1] *= rescale_odd;
       acc[mt][2] *= rescale_even;
       acc[mt][3] *= rescale_odd;
-      // V rows 2 tq, 2 tq + 1, 8 + 2 tq, 9 + 2 tq; chunk g + 8 (mt / 4), word mt % 4 holds
-      // dims 8 (g + 8 (mt / 4)) + 2 (mt % 4) (low half) and + 1 (high half).
-      uint32_t r[4];
-#pragma unroll
-      for (int e = 0; e < 4; ++e) r[e] = word_of(stage[Stage::v_slot((e / 2) * 8 + 2 * tq + e % 2, g + 8 * (mt / 4))], mt % 4);
-      const uint32_t r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
+      // Word mt of this thread's V chunks holds dims 8 (g + 8 (mt / 4)) + 2 (mt % 4) (low half) and + 1.
+      const uint32_t r0 = word_of(tile.v[0][mt / 4], mt % 4), r1 = word_of(tile.v[1][mt / 4], mt % 4);
+      const uint32_t r2 = word_of(tile.v[2][mt / 4], mt % 4), r3 = word_of(tile.v[3][mt / 4], mt % 4);
       const uint32_t a0 = __byte_perm(r0, r1, 0x5410), a1 = __byte_perm(r0, r1, 0x7632);
       const uint32_t a2 = __byte_perm(r2, r3, 0x5410), a3 = __byte_perm(r2, r3, 0x7632);
       mma_bf16(acc[mt], a0, a1, a2, a3, p0.hi, p1.hi);
       mma_bf16(acc[mt], a0, a1, a2, a3, p0.lo, p1.lo);
     }
-    __syncwarp();  // every lane is done with this stage before it is refilled
-    request_tile<kD>(stage, Kh, Vh, row0 + kAttentionStages * stride, t_end, lane);
+    tile = next;
   }
-  asm volatile("cp.async.wait_all;" ::: "memory");
 
   // The block's warps merge into this split's partial.
   running_sum += lane_shfl_xor(running_sum, 1, 32);

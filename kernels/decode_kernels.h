@@ -194,58 +194,49 @@ decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
 }
 
 // The last block of a KV head merges every split's partial (acc[d], max, sum) into the
-// output of the head's kG query heads: one warp per query head finds its maximum and
-// softmax denominator, then each thread sums the max-rescaled partials of (head, dim)
-// pairs. `acc` and `max_sum` point at the KV head's first split slot.
+// output of the head's kG query heads in one pass over the splits: each thread takes 4
+// consecutive dims of one query head and keeps a running maximum, rescaling what it has
+// summed when the maximum grows (as the kernels do over rows), with kBatch splits' loads
+// in flight at a time: the merge runs while the rest of the GPU waits for this layer to
+// end. Fixed order over splits: the result does not depend on which block came last.
+// `acc` and `max_sum` point at the KV head's first split slot.
 template <int kG>
 __device__ void merge_attention_splits(const float* acc, const float* max_sum, int splits, int d, float* out) {
-  __shared__ float head_max[kG], head_denominator[kG];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  for (int h = warp; h < kG; h += warps) {
-    const float* slots = max_sum + 2 * static_cast<size_t>(h) * splits;
-    float top = -INFINITY;
-    for (int s = lane; s < splits; s += 32) top = fmaxf(top, load_from_l2(slots + 2 * s));
-    for (int offset = 16; offset > 0; offset /= 2) top = fmaxf(top, lane_shfl_xor(top, offset, 32));
-    const float reference = top == -INFINITY ? 0.f : top;  // every split empty: weights 0, not NaN
-    float total = 0.f;
-    for (int s = lane; s < splits; s += 32) total += load_from_l2(slots + 2 * s + 1) * exp2f(load_from_l2(slots + 2 * s) - reference);
-    for (int offset = 16; offset > 0; offset /= 2) total += lane_shfl_xor(total, offset, 32);
-    if (lane == 0) {
-      head_max[h] = reference;
-      head_denominator[h] = total;
-    }
-  }
-  __syncthreads();
-  // Each thread sums 4 consecutive dims of one query head over the splits, with kBatch
-  // splits' loads in flight at a time: the merge runs while the rest of the GPU waits for
-  // this layer to end. Fixed order over splits: the result does not depend on which block
-  // came last.
-  constexpr int kBatch = 8;
+  constexpr int kBatch = 16;
   const int quads = d / 4;
   for (int at = threadIdx.x; at < kG * quads; at += blockDim.x) {
     const int h = at / quads, dim = 4 * (at % quads);
     const float* slots = max_sum + 2 * static_cast<size_t>(h) * splits;
     const float* partial = acc + static_cast<size_t>(h) * splits * d + dim;
+    float top = -INFINITY, denominator = 0.f;
     float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
     for (int s0 = 0; s0 < splits; s0 += kBatch) {
-      float split_max[kBatch];
+      float split_max[kBatch], split_sum[kBatch];
       float4 part[kBatch];
 #pragma unroll
       for (int u = 0; u < kBatch; ++u) {
         const bool inside = s0 + u < splits;
         split_max[u] = inside ? load_from_l2(slots + 2 * (s0 + u)) : -INFINITY;
+        split_sum[u] = inside ? load_from_l2(slots + 2 * (s0 + u) + 1) : 0.f;
         part[u] = inside ? load4_from_l2(partial + static_cast<size_t>(s0 + u) * d) : make_float4(0.f, 0.f, 0.f, 0.f);
       }
+      float batch_top = top;
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) batch_top = fmaxf(batch_top, split_max[u]);
+      const float reference = batch_top == -INFINITY ? 0.f : batch_top;  // nothing yet: weights 0, not NaN
+      const float rescale = exp2f(top - reference);
+      denominator *= rescale;
+      sum = make_float4(sum.x * rescale, sum.y * rescale, sum.z * rescale, sum.w * rescale);
 #pragma unroll
       for (int u = 0; u < kBatch; ++u) {
-        const float weight = exp2f(split_max[u] - head_max[h]);
-        sum.x = fmaf(weight, part[u].x, sum.x);
-        sum.y = fmaf(weight, part[u].y, sum.y);
-        sum.z = fmaf(weight, part[u].z, sum.z);
-        sum.w = fmaf(weight, part[u].w, sum.w);
+        const float weight = exp2f(split_max[u] - reference);
+        denominator = fmaf(weight, split_sum[u], denominator);
+        sum = make_float4(fmaf(weight, part[u].x, sum.x), fmaf(weight, part[u].y, sum.y),
+                          fmaf(weight, part[u].z, sum.z), fmaf(weight, part[u].w, sum.w));
       }
+      top = batch_top;
     }
-    const float inverse = 1.f / head_denominator[h];
+    const float inverse = 1.f / denominator;
     *reinterpret_cast<float4*>(out + h * d + dim) =
         make_float4(sum.x * inverse, sum.y * inverse, sum.z * inverse, sum.w * inverse);
   }

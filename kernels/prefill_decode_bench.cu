@@ -103,11 +103,11 @@ int div_up(long long a, int b) { return static_cast<int>((a + b - 1) / b); }
 // programmatic stream-serialization attribute: the kernel may start before the
 // previous one on the stream has ended, and orders itself with griddep_wait().
 template <class... Params, class... Args>
-void launch_layer_kernel(bool overlap, void (*kernel)(Params...), dim3 grid, int threads, size_t shared_bytes,
-                         gpuStream_t stream, Args... args) {
+void launch_layer_kernel(bool overlap, void (*kernel)(Params...), dim3 grid, int threads, gpuStream_t stream,
+                         Args... args) {
 #if defined(PDPROF_HIP)
   (void)overlap;
-  kernel<<<grid, threads, shared_bytes, stream>>>(args...);
+  kernel<<<grid, threads, 0, stream>>>(args...);
   GPU_CHECK_LAUNCH();
 #else
   cudaLaunchAttribute attribute{};
@@ -116,7 +116,6 @@ void launch_layer_kernel(bool overlap, void (*kernel)(Params...), dim3 grid, int
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = dim3(threads);
-  config.dynamicSmemBytes = shared_bytes;
   config.stream = stream;
   config.attrs = &attribute;
   config.numAttrs = 1;
@@ -469,12 +468,6 @@ struct Decode {
     // least kStreamSplitBytes); a split is a whole number of the kernel's row passes.
     const AttentionKernel<F> attention_kernel = attention ? attention_kernel_for<F>(group, d, mma_capable) : nullptr;
     const int threads = uses_tensor_cores ? kAttentionMmaThreads : kDecodeThreads;
-    const size_t shared_bytes = uses_tensor_cores ? attention_mma_ring_bytes(d) : 0;
-#if !defined(PDPROF_HIP)
-    if (shared_bytes > 0)  // above the 48 KiB a kernel gets without asking
-      GPU_CHECK(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     static_cast<int>(shared_bytes)));
-#endif
     int granule = 0, blocks_per_sm = 0;
     if (attention && uses_tensor_cores) {
       granule = kAttentionMmaGranule;
@@ -483,7 +476,7 @@ struct Decode {
       granule = kDecodeThreads / lanes * (attention ? kUnrollAttention : kUnrollStream);
     }
     if (attention)
-      GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, attention_kernel, threads, shared_bytes));
+      GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, attention_kernel, threads, 0));
     else
       GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(
           &blocks_per_sm, decode_kv_stream_kernel<F, kUnrollStream>, kDecodeThreads, 0));
@@ -505,11 +498,11 @@ struct Decode {
       const float* ql = q + out_layer * layer;
       float* ol = out + out_layer * layer;
       if (attention)
-        launch_layer_kernel(overlap, attention_kernel, grid, threads, shared_bytes, stream, Kl, Vl, ql, partial,
-                            partial_max_sum, arrivals, ol, T, dim, tps, score_scale);
+        launch_layer_kernel(overlap, attention_kernel, grid, threads, stream, Kl, Vl, ql, partial, partial_max_sum,
+                            arrivals, ol, T, dim, tps, score_scale);
       else
-        launch_layer_kernel(overlap, decode_kv_stream_kernel<F, kUnrollStream>, grid, kDecodeThreads, 0, stream,
-                            Kl, Vl, ql, partial, arrivals, ol, T, dim, tps);
+        launch_layer_kernel(overlap, decode_kv_stream_kernel<F, kUnrollStream>, grid, kDecodeThreads, stream, Kl,
+                            Vl, ql, partial, arrivals, ol, T, dim, tps);
     };
     // float64 reference of the first and the last layer (every layer has its own inputs).
     reference_error = [=]() {

@@ -39,7 +39,6 @@ REFERENCE_TOLERANCE = 1e-3  # fp32 accumulation over inputs the reference decode
 GEMM_TOLERANCE = 1e-2  # fp16 operands and output (device METHOD.md: 1e-3 to 1e-2)
 THREADS = 256  # kDecodeThreads and the prefill kernels' block size
 MMA_THREADS, MMA_GRANULE = 128, 64  # kAttentionMmaThreads, kAttentionMmaGranule (attention_mma.h)
-MMA_STAGES = 3  # kAttentionStages: tiles of 16 K and 16 V rows in flight per warp
 MMA_HEAD_DIMS = (64, 128)
 UNROLL = {"kv_stream": 16, "attention": 2}  # kUnrollStream, kUnrollAttention
 STREAM_SPLIT_KIB = 512  # PDPROF_KV_STREAM_SPLIT_KIB
@@ -183,12 +182,10 @@ def module(cp):
     )
 
 
-def blocks_per_sm(cp, kernel, threads: int = THREADS, shared_bytes: int = 0) -> int:
+def blocks_per_sm(cp, kernel, threads: int = THREADS) -> int:
     """Resident blocks of *threads* threads per SM for *kernel* (the CUDA occupancy calculator)."""
     try:
-        return max(
-            1, cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(kernel.ptr, threads, shared_bytes)
-        )
+        return max(1, cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(kernel.ptr, threads, 0))
     except AttributeError:  # older CuPy: the register file bounds it (64K registers, 2048 threads)
         return max(1, min(65536 // (max(kernel.num_regs, 1) * threads), 2048 // threads))
 
@@ -292,9 +289,6 @@ def decode_phase(cp, mod, p: Params, device: dict) -> Phase:
     tensor_cores = (attention and kv_format == "bf16" and d in MMA_HEAD_DIMS
                     and int(device["compute_capability"].split(".")[0]) >= 8)  # fmt: skip
     threads = MMA_THREADS if tensor_cores else THREADS
-    shared_bytes = (
-        MMA_THREADS // 32 * MMA_STAGES * 2 * 16 * d * 2 if tensor_cores else 0
-    )  # the warps' tile rings
     if tensor_cores:
         name, granule = f"decode_attention_mma_kernel<{group}, {d}>", MMA_GRANULE
     elif attention:
@@ -304,11 +298,9 @@ def decode_phase(cp, mod, p: Params, device: dict) -> Phase:
         name = f"decode_kv_stream_kernel<{fmt}, {UNROLL['kv_stream']}>"
         granule = THREADS // (d // (16 // spec.kv_bytes)) * UNROLL["kv_stream"]
     kernel = mod.get_function(name)
-    if shared_bytes:
-        kernel.max_dynamic_shared_size_bytes = shared_bytes  # above the 48 KiB a kernel gets without asking
     wanted = min(
         MAX_SPLITS,
-        max(1, device["sm_count"] * blocks_per_sm(cp, kernel, threads, shared_bytes) // p.kv_heads),
+        max(1, device["sm_count"] * blocks_per_sm(cp, kernel, threads) // p.kv_heads),
     )
     least_tokens = 1 if attention else STREAM_SPLIT_KIB * 1024 // (2 * d * spec.kv_bytes)
     tokens_per_split = div_up(max(div_up(p.T, wanted), least_tokens), granule) * granule
@@ -329,7 +321,7 @@ def decode_phase(cp, mod, p: Params, device: dict) -> Phase:
                 args = (Kl, Vl, ql, partial, partial_max_sum, arrivals, ol, *common, score_scale)
             else:
                 args = (Kl, Vl, ql, partial, arrivals, ol, *common)
-            kernel((splits, p.kv_heads), (threads,), args, shared_mem=shared_bytes)
+            kernel((splits, p.kv_heads), (threads,), args)
 
     def reference() -> float:
         errors = []
