@@ -9,9 +9,10 @@
 //    the order of its terms, so each thread's K chunks are given the head-dim positions
 //    its B fragment needs, and q is laid out to match; a thread's V rows are the rows its
 //    P fragment holds, and two rows' bf16 pairs are regrouped with one byte permute each.
-//  - The registers hold one tile ahead; bulk L2 prefetches (sm_90) keep more in flight:
-//    kAttentionPrefetchTiles tiles ahead of each warp, and the first ones before
-//    griddep_wait(), while the previous layer drains.
+//  - The registers hold one tile ahead. Before griddep_wait(), while the previous layer
+//    drains, each warp also asks L2 for its first kAttentionPrefetchTiles tiles (bulk
+//    prefetch, sm_90). Prefetching ahead inside the loop as well measured slower at long
+//    T (benchmarks/NOTES.md, v4).
 //  - q and P enter the mma as a bf16 pair hi + lo (hi = bf16(x), lo = bf16(x - hi)), so
 //    the products keep about 16 bits of q and P (bf16 alone would leave errors near the
 //    benchmark's 1e-3 tolerance); the tensor cores have ample room for the doubled work.
@@ -24,10 +25,16 @@ constexpr int kAttentionMmaWarps = kAttentionMmaThreads / 32;
 constexpr int kAttentionTileRows = 16;
 // Rows one block's warps scan side by side: a split is a whole number of these.
 constexpr int kAttentionMmaGranule = kAttentionMmaWarps * kAttentionTileRows;
-// Tiles each warp keeps requested into L2 ahead of its loads (benchmarks/constants_sweep.py:
-// -DPDPROF_ATTENTION_PREFETCH_TILES=N; 0 turns the prefetches off).
+// Fewest rows of a split: more, shorter splits fill the GPU at small T, but the last
+// block merges every split (-DPDPROF_ATTENTION_SPLIT_ROWS=N to compare).
+#ifndef PDPROF_ATTENTION_SPLIT_ROWS
+#define PDPROF_ATTENTION_SPLIT_ROWS 64
+#endif
+constexpr int kAttentionSplitRows = PDPROF_ATTENTION_SPLIT_ROWS;
+// Tiles each warp asks L2 for before griddep_wait() (benchmarks/constants_sweep.py:
+// -DPDPROF_ATTENTION_PREFETCH_TILES=N; 0 turns the prefetch off).
 #ifndef PDPROF_ATTENTION_PREFETCH_TILES
-#define PDPROF_ATTENTION_PREFETCH_TILES 4
+#define PDPROF_ATTENTION_PREFETCH_TILES 2
 #endif
 constexpr int kAttentionPrefetchTiles = PDPROF_ATTENTION_PREFETCH_TILES;
 
@@ -157,22 +164,24 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   float running_max = -INFINITY, running_sum = 0.f;  // query head g; running_sum is this lane's share
 
   for (; row0 < t_end; row0 += stride) {
-    if (kAttentionPrefetchTiles > 0 && lane == 0) {
-      const int ahead = row0 + kAttentionPrefetchTiles * stride;
-      prefetch_rows_to_l2<kD>(Kh, Vh, ahead, min(kAttentionTileRows, t_end - ahead));
-    }
     Tile next;
     load_attention_tile<kD>(Kh, Vh, row0 + stride, t_end, g, tq, next);
     // Scores S[head g][row 8 nt + 2 tq + e] in s[nt][e] (e = 2, 3: padding heads).
-    float s[2][4] = {};
+    // Four independent accumulators per n-tile (q's hi and lo parts, even and odd k-steps):
+    // chains of d / 32 mma instead of d / 8, so the scores wait little on mma latency.
+    float s[2][4] = {}, partial_scores[2][3][4] = {};
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
       for (int j = 0; j < kD / 16; ++j) {
         const uint32_t b0 = word_of(tile.k[nt][j / 2], 2 * (j % 2)), b1 = word_of(tile.k[nt][j / 2], 2 * (j % 2) + 1);
-        mma_bf16(s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
-        mma_bf16(s[nt], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
+        mma_bf16(j % 2 ? partial_scores[nt][0] : s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
+        mma_bf16(partial_scores[nt][1 + j % 2], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
       }
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[nt][e] += (partial_scores[nt][0][e] + partial_scores[nt][1][e]) + partial_scores[nt][2][e];
     float tile_max = -INFINITY;
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt)

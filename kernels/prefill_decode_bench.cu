@@ -481,7 +481,9 @@ struct Decode {
       GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(
           &blocks_per_sm, decode_kv_stream_kernel<F, kUnrollStream>, kDecodeThreads, 0));
     const int wanted = std::min(kMaxSplits, std::max(1, sm_count * std::max(1, blocks_per_sm) / p.kv_heads));
-    const int least_tokens = attention ? 1 : static_cast<int>(kStreamSplitBytes / (2 * d * sizeof(S)));
+    const int least_tokens = uses_tensor_cores ? kAttentionSplitRows
+                             : attention       ? 1
+                                               : static_cast<int>(kStreamSplitBytes / (2 * d * sizeof(S)));
     tokens_per_split = div_up(std::max(div_up(p.T, wanted), least_tokens), granule) * granule;
     splits = div_up(p.T, tokens_per_split);
     float* partial = allocate<float>(static_cast<size_t>(p.heads) * splits * d);

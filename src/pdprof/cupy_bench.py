@@ -40,6 +40,7 @@ GEMM_TOLERANCE = 1e-2  # fp16 operands and output (device METHOD.md: 1e-3 to 1e-
 THREADS = 256  # kDecodeThreads and the prefill kernels' block size
 MMA_THREADS, MMA_GRANULE = 128, 64  # kAttentionMmaThreads, kAttentionMmaGranule (attention_mma.h)
 MMA_HEAD_DIMS = (64, 128)
+MMA_SPLIT_ROWS = 64  # kAttentionSplitRows
 UNROLL = {"kv_stream": 16, "attention": 2}  # kUnrollStream, kUnrollAttention
 STREAM_SPLIT_KIB = 512  # PDPROF_KV_STREAM_SPLIT_KIB
 MAX_SPLITS = 1024  # kMaxSplits
@@ -302,7 +303,11 @@ def decode_phase(cp, mod, p: Params, device: dict) -> Phase:
         MAX_SPLITS,
         max(1, device["sm_count"] * blocks_per_sm(cp, kernel, threads) // p.kv_heads),
     )
-    least_tokens = 1 if attention else STREAM_SPLIT_KIB * 1024 // (2 * d * spec.kv_bytes)
+    least_tokens = (
+        (MMA_SPLIT_ROWS if tensor_cores else 1)
+        if attention
+        else STREAM_SPLIT_KIB * 1024 // (2 * d * spec.kv_bytes)
+    )
     tokens_per_split = div_up(max(div_up(p.T, wanted), least_tokens), granule) * granule
     splits = div_up(p.T, tokens_per_split)
     partial = cp.empty(p.heads * splits * d, dtype=cp.float32)
