@@ -28,9 +28,13 @@ constexpr int kAttentionMmaGranule = kAttentionMmaWarps * kAttentionTileRows;
 // Fewest rows of a split: more, shorter splits fill the GPU at small T, but the last
 // block merges every split (-DPDPROF_ATTENTION_SPLIT_ROWS=N to compare).
 #ifndef PDPROF_ATTENTION_SPLIT_ROWS
-#define PDPROF_ATTENTION_SPLIT_ROWS 64
+#define PDPROF_ATTENTION_SPLIT_ROWS 128
 #endif
 constexpr int kAttentionSplitRows = PDPROF_ATTENTION_SPLIT_ROWS;
+// Blocks per SM ptxas must fit in registers (-DPDPROF_ATTENTION_MIN_BLOCKS=N to compare).
+#ifndef PDPROF_ATTENTION_MIN_BLOCKS
+#define PDPROF_ATTENTION_MIN_BLOCKS 2
+#endif
 // Tiles each warp asks L2 for before griddep_wait() (benchmarks/constants_sweep.py:
 // -DPDPROF_ATTENTION_PREFETCH_TILES=N; 0 turns the prefetch off).
 #ifndef PDPROF_ATTENTION_PREFETCH_TILES
@@ -116,7 +120,7 @@ __device__ inline void prefetch_rows_to_l2(const uint16_t* K, const uint16_t* V,
 // Block (split, kv_head), kAttentionMmaThreads threads: warp w scans tiles w, w + warps, ...
 // of the split. Same arguments and partial layout as decode_attention_kernel (d == kD).
 template <int kG, int kD>
-__global__ void __launch_bounds__(kAttentionMmaThreads, 2)
+__global__ void __launch_bounds__(kAttentionMmaThreads, PDPROF_ATTENTION_MIN_BLOCKS)
 decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __restrict__ V,
                             const float* q, float* __restrict__ partial_acc,
                             float* __restrict__ partial_max_sum, unsigned* __restrict__ arrivals,
