@@ -29,7 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "kernels" / "prefill_decode_bench.cu"
 SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8}  # 7B-class, GQA 4:1
 NVCC_FLAGS = ["-O3", "-std=c++17", "-lineinfo"]
-DATASHEET_HBM3_BPS = 3.35e12  # H100 SXM5 80GB
 FP32_LANES_PER_SM = 128
 
 
@@ -92,12 +91,15 @@ def main() -> int:
     def decode_bps(p: Point) -> float:
         return results[p.id]["decode"]["bytes_per_s"]
 
+    # The card's DRAM peak from its memory clock and bus width (H100 SXM5: 3.35 TB/s, the
+    # datasheet's; issue 5's 3.0 TB/s target is 90 % of it).
+    peak = device["peak_dram_bytes_per_s"]
     rows = []
     for T in (16384, 32768):
         bps = decode_bps(point("kv_stream", T))
-        ok = bps >= 3.0e12 and bps >= copy_bps
+        ok = bps >= 0.9 * peak and bps >= copy_bps
         rows.append(row("kv_stream", f"bf16 T={T}", f"{bps / 1e12:.3f} TB/s = {bps / copy_bps:.3f}x copy, "
-                        f"{bps / DATASHEET_HBM3_BPS:.1%} of 3.35", ">= 3.0 TB/s and >= 1.0x copy", ok))  # fmt: skip
+                        f"{bps / peak:.1%} of {peak / 1e12:.2f}", f">= {0.9 * peak / 1e12:.2f} TB/s and >= 1.0x copy", ok))  # fmt: skip
     for p in overlap_cases:
         on, off = decode_bps(p), no_overlap[p.id]["decode"]["bytes_per_s"]
         rows.append(row(f"{p.variant} overlap", f"bf16 T={p.T}", f"{on / 1e12:.3f} TB/s with, {off / 1e12:.3f} "
