@@ -52,8 +52,7 @@ def decode_gap_ns(binary: Path, out: Path, p: Point) -> float:
 
     folder = out / "nsys" / p.id
     nsys.profile(binary, p, folder, warmup=2, repeats=5, timeout_s=600, bench_flags=NO_OVERLAP)
-    rows = dataset.timeline_frame(folder)
-    return float(rows.loc[(rows["phase"] == "decode") & (rows["metric"] == "gap_mean_ns"), "value"].iloc[0])
+    return float(dataset.nsys_phase_stats(folder).loc["decode", "gap_mean_ns"])
 
 
 def row(kernel: str, shape: str, measured: str, target: str, ok: bool | None) -> dict:

@@ -75,8 +75,7 @@ def test_fma_ilp_prefill_is_compute_bound_and_linear(checks):
 
 
 def decode_gap_ns(nsys_folder: Path) -> float:
-    rows = dataset.timeline_frame(nsys_folder)
-    return float(rows.loc[(rows["phase"] == "decode") & (rows["metric"] == "gap_mean_ns"), "value"].iloc[0])
+    return float(dataset.nsys_phase_stats(nsys_folder).loc["decode", "gap_mean_ns"])
 
 
 def test_the_graph_removes_the_launch_gaps_nsys_sees():

@@ -98,17 +98,23 @@ def point_frame(frames: list[pd.DataFrame], point: Point, gpu_slug: str, provena
     return frame
 
 
-def timeline_frame(nsys_dir: Path) -> pd.DataFrame:
-    """Per-phase launch statistics (busy fraction, gaps, cold start) from a point's nsys exports.
-
-    An empty folder but for nsys_skipped.txt (nsys missing or failing) gives no rows.
-    """
+def nsys_phase_stats(nsys_dir: Path) -> pd.DataFrame | None:
+    """Per-phase launch statistics (timeline.timeline_stats: a row per phase) from a point's nsys
+    exports; None for a folder without any (nsys missing or failing left only nsys_skipped.txt)."""
     from pdprof import timeline  # needs the nsys parser, which needs this module
 
     exports = [path for path in sorted(Path(nsys_dir).glob("nsys_*.csv")) if path.stat().st_size > 0]
-    if not exports:
+    return timeline.timeline_stats(parse.parse_files(exports, "nsys")) if exports else None
+
+
+def timeline_frame(nsys_dir: Path) -> pd.DataFrame:
+    """nsys_phase_stats as tidy rows (busy fraction, gaps, cold start per phase); none without exports."""
+    from pdprof import timeline
+
+    stats = nsys_phase_stats(nsys_dir)
+    if stats is None:
         return pd.DataFrame(columns=["kernel", "phase", "launch", "metric", "value", "unit", "profiler"])
-    rows = timeline.stats_rows(timeline.timeline_stats(parse.parse_files(exports, "nsys")))
+    rows = timeline.stats_rows(stats)
     rows["kernel"] = rows["phase"]
     rows["launch"] = 0
     rows["profiler"] = "nsys"
