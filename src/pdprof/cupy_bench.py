@@ -292,12 +292,11 @@ def decode_phase(cp, mod, p: Params, device: dict) -> Phase:
     threads = MMA_THREADS if tensor_cores else THREADS
     if tensor_cores:
         name, granule = f"decode_attention_mma_kernel<{group}, {d}>", MMA_GRANULE
-    elif attention:
-        name = f"decode_attention_kernel<{fmt}, {group}, {UNROLL['attention']}>"
-        granule = THREADS // (d // 8) * UNROLL["attention"]
-    else:
-        name = f"decode_kv_stream_kernel<{fmt}, {UNROLL['kv_stream']}>"
-        granule = THREADS // (d // (16 // spec.kv_bytes)) * UNROLL["kv_stream"]
+    else:  # a pass: THREADS / (threads per row) rows, UNROLL times
+        kind = "attention" if attention else "kv_stream"
+        name = (f"decode_attention_kernel<{fmt}, {group}, {UNROLL[kind]}>" if attention
+                else f"decode_kv_stream_kernel<{fmt}, {UNROLL[kind]}>")  # fmt: skip
+        granule = THREADS // (d // spec.elements_per_thread) * UNROLL[kind]
     kernel = mod.get_function(name)
     wanted = min(
         MAX_SPLITS,
