@@ -7,7 +7,7 @@ line per run: value, registers ptxas gave the variant's kernel, T, flags, rate.
     python benchmarks/constants_sweep.py OUT_DIR PDPROF_KV_STREAM_UNROLL 8 16 32 \\
         --variant kv_stream --T 2048 16384 32768 --compare-flags "--layer-overlap off"
     python benchmarks/constants_sweep.py OUT_DIR PDPROF_FMA_CHAINS 4 8 16 --variant fma_ilp --T 2048 --iters-fma 1024
-    python benchmarks/constants_sweep.py OUT_DIR PDPROF_ATTENTION_SPLIT_ROWS 64 128 256 --variant attention \
+    python benchmarks/constants_sweep.py OUT_DIR PDPROF_ATTENTION_SPLIT_ROWS 64 128 256 --variant attention \\
         --T 2048 4096 32768
 """
 
