@@ -81,50 +81,58 @@ struct AttentionTile {
   uint4 v[4][kVChunks];
 };
 
-template <int kD>
-__device__ inline void load_attention_tile(const uint16_t* K, const uint16_t* V, int row0, int t_end, int g, int tq,
-                                           AttentionTile<kD>& tile) {
+// Each 8-row half of a tile lies in one page of a paged cache (pages hold a power of two
+// from 8 rows, tiles start at multiples of 16): two row lookups per tile.
+template <int kD, class Rows>
+__device__ inline void load_attention_tile(const uint16_t* K, const uint16_t* V, const Rows& rows, int row0, int t_end,
+                                           int g, int tq, AttentionTile<kD>& tile) {
   using Tile = AttentionTile<kD>;
+  const size_t half_first[2] = {row0 < t_end ? rows.at(row0) : 0, row0 + 8 < t_end ? rows.at(row0 + 8) : 0};
 #pragma unroll
   for (int nt = 0; nt < 2; ++nt) {
-    const int row = row0 + 8 * nt + g;
+    const bool inside = row0 + 8 * nt + g < t_end;
+    const uint16_t* row_k = K + half_first[nt] + static_cast<size_t>(g) * kD;
 #pragma unroll
     for (int i = 0; i < Tile::kKChunks; ++i)
-      tile.k[nt][i] = row < t_end ? *reinterpret_cast<const uint4*>(K + static_cast<size_t>(row) * kD + 8 * (4 * i + tq))
-                                  : uint4{};
+      tile.k[nt][i] = inside ? *reinterpret_cast<const uint4*>(row_k + 8 * (4 * i + tq)) : uint4{};
   }
 #pragma unroll
   for (int r = 0; r < 4; ++r) {
-    const int row = row0 + (r / 2) * 8 + 2 * tq + r % 2;
+    const int in_half = 2 * tq + r % 2;
+    const bool inside = row0 + (r / 2) * 8 + in_half < t_end;
+    const uint16_t* row_v = V + half_first[r / 2] + static_cast<size_t>(in_half) * kD;
 #pragma unroll
     for (int j = 0; j < Tile::kVChunks; ++j)
-      tile.v[r][j] = row < t_end ? *reinterpret_cast<const uint4*>(V + static_cast<size_t>(row) * kD + 8 * (g + 8 * j))
-                                 : uint4{};
+      tile.v[r][j] = inside ? *reinterpret_cast<const uint4*>(row_v + 8 * (g + 8 * j)) : uint4{};
   }
 }
 
-// Asks L2 for K and V rows [row0, row0 + rows) of one KV head (one instruction each, no
-// registers; sm_90 and newer, elsewhere nothing).
-template <int kD>
-__device__ inline void prefetch_rows_to_l2(const uint16_t* K, const uint16_t* V, int row0, int rows) {
+// Asks L2 for the K and V rows of the 16-row tile at row0, up to t_end and as far as they
+// lie contiguous (a page ends them in a paged cache): one instruction each, no registers;
+// sm_90 and newer, elsewhere nothing.
+template <int kD, class Rows>
+__device__ inline void prefetch_tile_to_l2(const uint16_t* K, const uint16_t* V, const Rows& rows, int row0,
+                                           int t_end) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if (rows <= 0) return;
-  const unsigned bytes = static_cast<unsigned>(rows) * kD * 2;  // a multiple of 16, as the instruction needs
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(K + static_cast<size_t>(row0) * kD), "r"(bytes)
-               : "memory");
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(V + static_cast<size_t>(row0) * kD), "r"(bytes)
-               : "memory");
+  const int count = min(min(kAttentionTileRows, t_end - row0), rows.contiguous_from(row0));
+  if (count <= 0) return;
+  const unsigned bytes = static_cast<unsigned>(count) * kD * 2;  // a multiple of 16, as the instruction needs
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(K + rows.at(row0)), "r"(bytes) : "memory");
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(V + rows.at(row0)), "r"(bytes) : "memory");
 #endif
 }
 
-// Block (split, kv_head), kAttentionMmaThreads threads: warp w scans tiles w, w + warps, ...
-// of the split. Same arguments and partial layout as decode_attention_kernel (d == kD).
-template <int kG, int kD>
+// Block (split, (sequence, kv_head) pair), kAttentionMmaThreads threads: warp w scans tiles
+// w, w + warps, ... of the split. Same arguments and partial layout as decode_attention_kernel
+// (d == kD), K/V contiguous or paged (KvLayout).
+template <int kG, int kD, bool kPaged>
 __global__ void __launch_bounds__(kAttentionMmaThreads, PDPROF_ATTENTION_MIN_BLOCKS)
 decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __restrict__ V,
                             const float* q, float* __restrict__ partial_acc,
                             float* __restrict__ partial_max_sum, unsigned* __restrict__ arrivals,
-                            float* __restrict__ out, int T, int d, int tokens_per_split, float score_scale) {
+                            float* __restrict__ out, int T, int d, int tokens_per_split, float score_scale,
+                            const int* __restrict__ page_table, int page_shift, int pages_per_sequence,
+                            int kv_heads) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // launched on compute capability 8.0+ only
   static_assert(kG >= 1 && kG <= 8, "a KV head's query heads fill at most the 8 columns of P·V");
   static_assert(kD == 64 || kD == 128, "head dim 64 or 128");
@@ -137,16 +145,15 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   const int head = blockIdx.y, split = blockIdx.x, splits = gridDim.x;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, tq = lane % 4;
   const int t_begin = split * tokens_per_split, t_end = min(T, t_begin + tokens_per_split);
-  const uint16_t* Kh = K + static_cast<size_t>(head) * T * kD;
-  const uint16_t* Vh = V + static_cast<size_t>(head) * T * kD;
+  const KvRows<kPaged> rows({page_table, page_shift, pages_per_sequence, kv_heads}, head, T, kD, 0);
   constexpr int stride = kAttentionMmaWarps * kAttentionTileRows;
   int row0 = t_begin + warp * kAttentionTileRows;
   // The first tiles head for L2 while the previous layer drains; q is that layer's to write.
   if (lane == 0)
     for (int n = 0; n < kAttentionPrefetchTiles; ++n)
-      prefetch_rows_to_l2<kD>(Kh, Vh, row0 + n * stride, min(kAttentionTileRows, t_end - (row0 + n * stride)));
+      prefetch_tile_to_l2<kD>(K, V, rows, row0 + n * stride, t_end);
   Tile tile;
-  load_attention_tile<kD>(Kh, Vh, row0, t_end, g, tq, tile);
+  load_attention_tile<kD>(K, V, rows, row0, t_end, g, tq, tile);
   griddep_wait();
 
   // A operand of the scores: query head g (rows g + 8 are padding), the head-dim
@@ -169,7 +176,7 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
 
   for (; row0 < t_end; row0 += stride) {
     Tile next;
-    load_attention_tile<kD>(Kh, Vh, row0 + stride, t_end, g, tq, next);
+    load_attention_tile<kD>(K, V, rows, row0 + stride, t_end, g, tq, next);
     // Scores S[head g][row 8 nt + 2 tq + e] in s[nt][e] (e = 2, 3: padding heads).
     // Four independent accumulators per n-tile (q's hi and lo parts, even and odd k-steps):
     // chains of d / 32 mma instead of d / 8, so the scores wait little on mma latency.

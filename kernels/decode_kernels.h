@@ -123,17 +123,57 @@ __device__ inline void merge_splits(const float* partial, const float* weight, i
   __syncthreads();
 }
 
+// Where K/V live. blockIdx.y numbers (sequence, KV head) pairs: batch * kv_heads of them.
+// page_table == nullptr: each pair's T rows are contiguous, [sequence][kv_head][T][d] per
+// layer. Otherwise a paged cache, [page][kv_head][page_size][d] per layer, where row t of
+// a sequence lies in page page_table[sequence * pages_per_sequence + t / page_size]
+// (page_size = 1 << page_shift), as in vLLM's block tables.
+struct KvLayout {
+  const int* page_table;
+  int page_shift, pages_per_sequence, kv_heads;
+};
+
+// Element offset of row t of this block's (sequence, KV head), at this thread's columns.
+template <bool kPaged>
+struct KvRows {  // contiguous
+  size_t first;  // the pair's row 0
+  int d;
+  __device__ KvRows(const KvLayout&, int pair, int T, int d_, size_t column)
+      : first(static_cast<size_t>(pair) * T * d_ + column), d(d_) {}
+  __device__ size_t at(int t) const { return first + static_cast<size_t>(t) * d; }
+  __device__ int contiguous_from(int) const { return 1 << 30; }  // rows from t on that lie back to back
+};
+
+template <>
+struct KvRows<true> {
+  const int* pages;  // this sequence's page table
+  size_t first;  // the KV head's slot in a page, at this thread's columns
+  size_t page_stride;  // elements per page (all KV heads)
+  int page_shift, d;
+  __device__ KvRows(const KvLayout& layout, int pair, int, int d_, size_t column)
+      : pages(layout.page_table + static_cast<size_t>(pair / layout.kv_heads) * layout.pages_per_sequence),
+        first((static_cast<size_t>(pair % layout.kv_heads) * d_ << layout.page_shift) + column),
+        page_stride((static_cast<size_t>(layout.kv_heads) * d_) << layout.page_shift),
+        page_shift(layout.page_shift),
+        d(d_) {}
+  __device__ size_t at(int t) const {
+    const size_t in_page = static_cast<size_t>(t & ((1 << page_shift) - 1));
+    return static_cast<size_t>(__ldg(pages + (t >> page_shift))) * page_stride + first + in_page * d;
+  }
+  __device__ int contiguous_from(int t) const { return (1 << page_shift) - (t & ((1 << page_shift) - 1)); }
+};
+
 // kUnroll rows t, t + rows, ... of K and V for this thread's columns; rows at or past
 // t_end read as zeros (no load issued).
-template <class Raw, class Storage, int kUnroll>
-__device__ inline void load_rows(const Storage* K, const Storage* V, size_t base, int d, int t, int rows,
-                                 int t_end, Raw (&k)[kUnroll], Raw (&v)[kUnroll]) {
+template <class Raw, class Storage, int kUnroll, class Rows>
+__device__ inline void load_rows(const Storage* K, const Storage* V, const Rows& at, int t, int rows, int t_end,
+                                 Raw (&k)[kUnroll], Raw (&v)[kUnroll]) {
 #pragma unroll
   for (int u = 0; u < kUnroll; ++u) {
     const int row = t + u * rows;
     const bool inside = row < t_end;
-    k[u] = inside ? *reinterpret_cast<const Raw*>(K + base + static_cast<size_t>(row) * d) : Raw{};
-    v[u] = inside ? *reinterpret_cast<const Raw*>(V + base + static_cast<size_t>(row) * d) : Raw{};
+    k[u] = inside ? *reinterpret_cast<const Raw*>(K + at.at(row)) : Raw{};
+    v[u] = inside ? *reinterpret_cast<const Raw*>(V + at.at(row)) : Raw{};
   }
 }
 
@@ -154,19 +194,20 @@ __device__ inline void sum_products(const Raw (&k)[kUnroll], const Raw (&v)[kUnr
 // bandwidth-optimal: K and V are [kv_head][T][d] per layer. q multiplies the whole
 // sum, so the scan runs before this layer's q exists: only the partials wait for
 // the previous layer (griddep_wait), and consecutive layers' scans overlap.
-template <class F, int kUnroll>
+template <class F, int kUnroll, bool kPaged>
 __global__ void __launch_bounds__(kDecodeThreads)
 decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
                         const typename F::Storage* __restrict__ V, const float* __restrict__ q,
                         float* __restrict__ partial, unsigned* __restrict__ arrivals,
-                        float* __restrict__ out, int T, int d, int tokens_per_split) {
+                        float* __restrict__ out, int T, int d, int tokens_per_split, const int* __restrict__ page_table,
+                        int page_shift, int pages_per_sequence, int kv_heads) {
   using Raw = StreamLoad<F>;
   constexpr int n = elements_in<F, Raw>();
   __shared__ float rows_sum[kDecodeThreads * n];
   griddep_launch_dependents();
   const int head = blockIdx.y, split = blockIdx.x, splits = gridDim.x;
   const SplitGeometry g = split_geometry(n, T, d, tokens_per_split);
-  const size_t base = static_cast<size_t>(head) * T * d + static_cast<size_t>(g.lane) * n;
+  const KvRows<kPaged> rows_at({page_table, page_shift, pages_per_sequence, kv_heads}, head, T, d, static_cast<size_t>(g.lane) * n);
   float acc[n];
 #pragma unroll
   for (int i = 0; i < n; ++i) acc[i] = 0.f;
@@ -174,7 +215,7 @@ decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
   // passes, so kUnroll also sets how few and long the splits are (benchmarks/NOTES.md, v3).
   for (int t0 = g.t_begin + g.row; t0 < g.t_end; t0 += g.rows * kUnroll) {
     Raw k[kUnroll], v[kUnroll];
-    load_rows<Raw>(K, V, base, d, t0, g.rows, g.t_end, k, v);
+    load_rows<Raw>(K, V, rows_at, t0, g.rows, g.t_end, k, v);
     sum_products<F>(k, v, acc);
   }
   griddep_wait();  // q, partial and arrivals belong to the previous layer until it ends
@@ -247,13 +288,14 @@ __device__ void merge_attention_splits(const float* acc, const float* max_sum, i
 // (each K/V row is read once for all of them), keeps an online softmax in fp32,
 // and the last block merges the splits with the max-rescaled sums.
 // q is pre-multiplied by log2(e)/sqrt(d), so exp2 gives the softmax weights.
-template <class F, int kG, int kUnroll>
+template <class F, int kG, int kUnroll, bool kPaged>
 __global__ void __launch_bounds__(kDecodeThreads)
 decode_attention_kernel(const typename F::Storage* __restrict__ K,
                         const typename F::Storage* __restrict__ V, const float* __restrict__ q,
                         float* __restrict__ partial_acc, float* __restrict__ partial_max_sum,
                         unsigned* __restrict__ arrivals, float* __restrict__ out, int T, int d,
-                        int tokens_per_split, float score_scale) {
+                        int tokens_per_split, float score_scale, const int* __restrict__ page_table,
+                        int page_shift, int pages_per_sequence, int kv_heads) {
   using Raw = AttentionLoad<F>;
   constexpr int n = elements_in<F, Raw>();
   __shared__ float rows_sum[kDecodeThreads * n];
@@ -261,12 +303,12 @@ decode_attention_kernel(const typename F::Storage* __restrict__ K,
   griddep_launch_dependents();
   const int head = blockIdx.y, split = blockIdx.x, splits = gridDim.x;
   const SplitGeometry g = split_geometry(n, T, d, tokens_per_split);
-  const size_t base = static_cast<size_t>(head) * T * d + static_cast<size_t>(g.lane) * n;
+  const KvRows<kPaged> rows_at({page_table, page_shift, pages_per_sequence, kv_heads}, head, T, d, static_cast<size_t>(g.lane) * n);
   // The first rows are loaded while the previous layer drains; the scores need this
   // layer's q, which exists only once that layer has ended.
   const int stride = g.rows * kUnroll;
   Raw k_next[kUnroll], v_next[kUnroll];
-  load_rows<Raw>(K, V, base, d, g.t_begin + g.row, g.rows, g.t_end, k_next, v_next);
+  load_rows<Raw>(K, V, rows_at, g.t_begin + g.row, g.rows, g.t_end, k_next, v_next);
   griddep_wait();
   float qv[kG][n], acc[kG][n], running_max[kG], running_sum[kG];
 #pragma unroll
@@ -289,7 +331,7 @@ decode_attention_kernel(const typename F::Storage* __restrict__ K,
       k[u] = k_next[u];
       v[u] = v_next[u];
     }
-    load_rows<Raw>(K, V, base, d, t0 + stride, g.rows, g.t_end, k_next, v_next);
+    load_rows<Raw>(K, V, rows_at, t0 + stride, g.rows, g.t_end, k_next, v_next);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       float kf[n], score[kG];

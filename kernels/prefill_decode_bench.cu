@@ -36,6 +36,8 @@ struct Params {
   int heads = 32;       // attention heads
   int kv_heads = 8;     // KV heads (GQA)
   int T = 2048;         // prompt length for prefill, past length for decode
+  int batch = 1;        // sequences decoded together (each its own K/V and q)
+  int page_size = 0;    // tokens per page of a paged K/V cache (variant paged), 0: contiguous
   int iters_fma = 256;  // FMA iterations per element in the prefill kernel
   int warmup = 2;       // untimed launches of each phase before timing
   int repeats = 10;     // timed repetitions of each phase
@@ -59,17 +61,22 @@ struct Variant {
   DecodeKernel decode;
   const char* kv_format;  // storage of K and V: fp32 (seed), bf16 or fp8_e4m3
   bool graph;             // decode step replayed as one CUDA/HIP graph
+  bool paged;             // K/V in pages reached through a page table
 };
 
 constexpr Variant kVariants[] = {
-    {"seed", PrefillKernel::seed, DecodeKernel::seed, "fp32", false},
-    {"fma_ilp", PrefillKernel::fma_ilp, DecodeKernel::none, "", false},
-    {"kv_stream", PrefillKernel::none, DecodeKernel::kv_stream, "bf16", false},
-    {"kv_stream_fp8", PrefillKernel::none, DecodeKernel::kv_stream, "fp8_e4m3", false},
-    {"attention", PrefillKernel::none, DecodeKernel::attention, "bf16", false},
-    {"attention_fp8", PrefillKernel::none, DecodeKernel::attention, "fp8_e4m3", false},
-    {"graph", PrefillKernel::none, DecodeKernel::kv_stream, "bf16", true},
+    {"seed", PrefillKernel::seed, DecodeKernel::seed, "fp32", false, false},
+    {"fma_ilp", PrefillKernel::fma_ilp, DecodeKernel::none, "", false, false},
+    {"kv_stream", PrefillKernel::none, DecodeKernel::kv_stream, "bf16", false, false},
+    {"kv_stream_fp8", PrefillKernel::none, DecodeKernel::kv_stream, "fp8_e4m3", false, false},
+    {"attention", PrefillKernel::none, DecodeKernel::attention, "bf16", false, false},
+    {"attention_fp8", PrefillKernel::none, DecodeKernel::attention, "fp8_e4m3", false, false},
+    {"graph", PrefillKernel::none, DecodeKernel::kv_stream, "bf16", true, false},
+    {"paged", PrefillKernel::none, DecodeKernel::attention, "bf16", false, true},
 };
+
+// Page size of variant paged when --page-size is not given (vLLM's default block size).
+constexpr int kDefaultPageSize = 16;
 
 std::string known_variants() {
   std::string names;
@@ -129,7 +136,7 @@ void launch_layer_kernel(bool overlap, void (*kernel)(Params...), dim3 grid, int
                "usage: prefill_decode_bench [--variant NAME] [--L N] [--H N] [--heads N]\n"
                "         [--kv-heads N] [--T N] [--iters-fma N] [--warmup N] [--repeats N]\n"
                "         [--mode time|profile] [--profile-layers N] [--seed N]\n"
-               "         [--layer-overlap on|off]\n"
+               "         [--layer-overlap on|off] [--batch N] [--page-size N]\n"
                "variants: %s\n",
                msg.c_str(), known_variants().c_str());
   std::exit(2);
@@ -170,6 +177,8 @@ Params parse_args(int argc, char** argv) {
     else if (flag == "--heads") p.heads = parse_positive("--heads", value);
     else if (flag == "--kv-heads") p.kv_heads = parse_positive("--kv-heads", value);
     else if (flag == "--T") p.T = parse_positive("--T", value);
+    else if (flag == "--batch") p.batch = parse_positive("--batch", value);
+    else if (flag == "--page-size") p.page_size = parse_positive("--page-size", value);
     else if (flag == "--iters-fma") p.iters_fma = parse_positive("--iters-fma", value);
     else if (flag == "--warmup") p.warmup = parse_positive("--warmup", value);
     else if (flag == "--repeats") p.repeats = parse_positive("--repeats", value);
@@ -208,6 +217,12 @@ Params parse_args(int argc, char** argv) {
       usage_error("variant " + p.variant + " needs --heads / --kv-heads in {1, 2, 4, 8}, got " +
                   std::to_string(group));
   }
+  if (p.batch > 1 && (variant->decode == DecodeKernel::none || variant->decode == DecodeKernel::seed))
+    usage_error("--batch applies to the optimized decode variants, not to " + p.variant);
+  if (p.page_size != 0 && !variant->paged) usage_error("--page-size applies to variant paged only");
+  if (variant->paged && p.page_size == 0) p.page_size = kDefaultPageSize;
+  if (variant->paged && (p.page_size < 8 || p.page_size > 4096 || (p.page_size & (p.page_size - 1)) != 0))
+    usage_error("--page-size must be a power of two from 8 to 4096, got " + std::to_string(p.page_size));
   if (p.profile_layers > p.L) p.profile_layers = p.L;
   return p;
 }
@@ -391,10 +406,13 @@ struct Decode {
   std::vector<void*> allocations;
   std::vector<float> seed_K, seed_V, seed_q;  // host copies of the seed's inputs
   float* out = nullptr;
+  bool paged;
+  int pages_per_sequence = 0;
+  std::vector<int> page_table;  // [sequence][page of the sequence] -> page of the pool
 
   // mma_capable: compute capability 8.0 or newer (mma.sync on bf16).
   Decode(const Variant& v, const Params& params, int sm_count, bool overlap, bool mma_capable)
-      : kernel(v.decode), p(params), d(params.H / params.heads) {
+      : kernel(v.decode), p(params), d(params.H / params.heads), paged(v.paged) {
     if (kernel == DecodeKernel::seed) setup_seed();
     else if (std::strcmp(v.kv_format, "fp8_e4m3") == 0) setup_fast<Fp8E4M3>(sm_count, overlap, mma_capable);
     else setup_fast<Bf16>(sm_count, overlap, mma_capable);
@@ -444,14 +462,41 @@ struct Decode {
     };
   }
 
+  // Where row t of (sequence, KV head) pair `pair` starts in a layer's K or V: KvRows on the host.
+  size_t row_offset(int pair, int t) const {
+    if (!paged) return (static_cast<size_t>(pair) * p.T + t) * d;
+    const int sequence = pair / p.kv_heads, kv_head = pair % p.kv_heads;
+    const size_t page = static_cast<size_t>(page_table[static_cast<size_t>(sequence) * pages_per_sequence + t / p.page_size]);
+    return ((page * p.kv_heads + kv_head) * p.page_size + t % p.page_size) * d;
+  }
+
   template <class F>
   void setup_fast(int sm_count, bool overlap, bool mma_capable) {
     using S = typename F::Storage;
     const bool attention = kernel == DecodeKernel::attention;
-    const int group = p.heads / p.kv_heads;
-    const size_t kv_per_layer = static_cast<size_t>(p.kv_heads) * p.T * d;
+    const int group = p.heads / p.kv_heads, pairs = p.batch * p.kv_heads;
+    // A paged cache holds whole pages, handed to the sequences in a shuffled order (a
+    // fragmented pool); its last page per sequence is partly empty and never read.
+    size_t kv_per_layer = static_cast<size_t>(pairs) * p.T * d;
+    int page_shift = 0;
+    int* device_page_table = nullptr;
+    if (paged) {
+      pages_per_sequence = div_up(p.T, p.page_size);
+      const int pages = p.batch * pages_per_sequence;
+      page_table.resize(pages);
+      for (int i = 0; i < pages; ++i) page_table[i] = i;
+      uint64_t state = 0x2545F4914F6CDD1Dull ^ p.seed;
+      for (int i = pages - 1; i > 0; --i) {  // Fisher-Yates with a xorshift generator
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+        std::swap(page_table[i], page_table[state % static_cast<uint64_t>(i + 1)]);
+      }
+      device_page_table = allocate<int>(pages);
+      GPU_CHECK(gpuMemcpy(device_page_table, page_table.data(), pages * sizeof(int), gpuMemcpyHostToDevice));
+      while ((1 << page_shift) < p.page_size) ++page_shift;
+      kv_per_layer = static_cast<size_t>(pages) * p.kv_heads * p.page_size * d;
+    }
     const size_t kv_total = kv_per_layer * p.L;
-    out_per_layer = static_cast<size_t>(attention ? p.heads : p.kv_heads) * d;
+    out_per_layer = static_cast<size_t>(p.batch) * (attention ? p.heads : p.kv_heads) * d;
     S* K = allocate<S>(kv_total);
     S* V = allocate<S>(kv_total);
     float* q = allocate<float>(out_per_layer * p.L);
@@ -461,12 +506,15 @@ struct Decode {
     init_float_kernel<<<256, 256>>>(q, out_per_layer * p.L, kStreamQ, p.seed);
     GPU_CHECK_LAUNCH();
     GPU_CHECK(gpuDeviceSynchronize());
-    distinct_bytes = bytes_per_step = 2 * kv_total * sizeof(S);
-    flops_per_layer = attention ? 4.0 * p.heads * p.T * d : 3.0 * kv_per_layer;
+    // The bytes a step must read: every sequence's T rows of K and V in every layer.
+    distinct_bytes = bytes_per_step = 2 * static_cast<size_t>(pairs) * p.T * d * sizeof(S) * p.L;
+    flops_per_layer = p.batch * (attention ? 4.0 * p.heads * p.T * d : 3.0 * p.kv_heads * p.T * d);
 
     // Enough splits of T that every SM is full in one wave (kv_stream: each split at
     // least kStreamSplitBytes); a split is a whole number of the kernel's row passes.
     const AttentionKernel<F> attention_kernel = attention ? attention_kernel_for<F>(group, d, mma_capable) : nullptr;
+    const StreamKernel<F> stream_kernel =
+        paged ? decode_kv_stream_kernel<F, kUnrollStream, true> : decode_kv_stream_kernel<F, kUnrollStream, false>;
     const int threads = uses_tensor_cores ? kAttentionMmaThreads : kDecodeThreads;
     int granule = 0, blocks_per_sm = 0;
     if (attention && uses_tensor_cores) {
@@ -478,21 +526,20 @@ struct Decode {
     if (attention)
       GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, attention_kernel, threads, 0));
     else
-      GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(
-          &blocks_per_sm, decode_kv_stream_kernel<F, kUnrollStream>, kDecodeThreads, 0));
-    const int wanted = std::min(kMaxSplits, std::max(1, sm_count * std::max(1, blocks_per_sm) / p.kv_heads));
+      GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, stream_kernel, kDecodeThreads, 0));
+    const int wanted = std::min(kMaxSplits, std::max(1, sm_count * std::max(1, blocks_per_sm) / pairs));
     const int least_tokens = uses_tensor_cores ? kAttentionSplitRows
                              : attention       ? 1
                                                : static_cast<int>(kStreamSplitBytes / (2 * d * sizeof(S)));
     tokens_per_split = div_up(std::max(div_up(p.T, wanted), least_tokens), granule) * granule;
     splits = div_up(p.T, tokens_per_split);
-    float* partial = allocate<float>(static_cast<size_t>(p.heads) * splits * d);
-    float* partial_max_sum = allocate<float>(static_cast<size_t>(p.heads) * splits * 2);
-    unsigned* arrivals = allocate<unsigned>(p.kv_heads);
-    GPU_CHECK(gpuMemset(arrivals, 0, p.kv_heads * sizeof(unsigned)));
-    const dim3 grid(splits, p.kv_heads);
+    float* partial = allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * d);
+    float* partial_max_sum = allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * 2);
+    unsigned* arrivals = allocate<unsigned>(pairs);
+    GPU_CHECK(gpuMemset(arrivals, 0, pairs * sizeof(unsigned)));
+    const dim3 grid(splits, pairs);
     const float score_scale = static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(d)));
-    const int T = p.T, dim = d, tps = tokens_per_split;
+    const int T = p.T, dim = d, tps = tokens_per_split, per_sequence = pages_per_sequence, kv_heads = p.kv_heads;
     const size_t out_layer = out_per_layer;
     launch_layer = [=](int layer, gpuStream_t stream) {
       const S* Kl = K + kv_per_layer * layer;
@@ -501,46 +548,58 @@ struct Decode {
       float* ol = out + out_layer * layer;
       if (attention)
         launch_layer_kernel(overlap, attention_kernel, grid, threads, stream, Kl, Vl, ql, partial, partial_max_sum,
-                            arrivals, ol, T, dim, tps, score_scale);
+                            arrivals, ol, T, dim, tps, score_scale, device_page_table, page_shift, per_sequence,
+                            kv_heads);
       else
-        launch_layer_kernel(overlap, decode_kv_stream_kernel<F, kUnrollStream>, grid, kDecodeThreads, stream, Kl,
-                            Vl, ql, partial, arrivals, ol, T, dim, tps);
+        launch_layer_kernel(overlap, stream_kernel, grid, kDecodeThreads, stream, Kl, Vl, ql, partial, arrivals, ol,
+                            T, dim, tps, device_page_table, page_shift, per_sequence, kv_heads);
     };
-    // float64 reference of the first and the last layer (every layer has its own inputs).
+    // float64 reference of the first and the last layer, for the first and the last
+    // sequence of the batch (every layer and sequence has its own inputs).
     reference_error = [=]() {
       const std::vector<float> got = to_host(out, out_layer * p.L);
+      const size_t out_per_sequence = out_layer / p.batch;
       std::vector<float> checked;
       std::vector<double> ref;
       for (int layer : {0, p.L - 1}) {
         const std::vector<float> Kh = kv_values<F>(kv_per_layer * layer, kv_per_layer, kStreamK, p.seed);
         const std::vector<float> Vh = kv_values<F>(kv_per_layer * layer, kv_per_layer, kStreamV, p.seed);
-        std::vector<double> qh(out_layer), layer_ref(out_layer, 0.0);
-        for (size_t i = 0; i < out_layer; ++i) qh[i] = uniform_at(out_layer * layer + i, kStreamQ, p.seed);
-        if (!attention) {
-          for (size_t at = 0; at < kv_per_layer; ++at) {
-            const size_t lane = (at / (static_cast<size_t>(T) * dim)) * dim + at % dim;
-            layer_ref[lane] += qh[lane] * Kh[at] * Vh[at];
-          }
-        } else {
-          std::vector<double> score(T);
-          for (int h = 0; h < p.heads; ++h) {
-            const size_t kv_base = static_cast<size_t>(h / group) * T * dim;
-            double top = -INFINITY;
-            for (int t = 0; t < T; ++t) {
-              double s = 0;
-              for (int i = 0; i < dim; ++i) s += qh[h * dim + i] * Kh[kv_base + static_cast<size_t>(t) * dim + i];
-              score[t] = s / std::sqrt(static_cast<double>(dim));
-              top = std::max(top, score[t]);
+        for (int sequence : {0, p.batch - 1}) {
+          const size_t out_first = out_layer * layer + out_per_sequence * sequence;
+          std::vector<double> qh(out_per_sequence), sequence_ref(out_per_sequence, 0.0);
+          for (size_t i = 0; i < out_per_sequence; ++i) qh[i] = uniform_at(out_first + i, kStreamQ, p.seed);
+          for (int kv_head = 0; kv_head < p.kv_heads; ++kv_head) {
+            const int pair = sequence * p.kv_heads + kv_head;
+            if (!attention) {
+              for (int t = 0; t < T; ++t) {
+                const size_t row = row_offset(pair, t);
+                for (int i = 0; i < dim; ++i)
+                  sequence_ref[kv_head * dim + i] += qh[kv_head * dim + i] * Kh[row + i] * Vh[row + i];
+              }
+              continue;
             }
-            double total = 0;
-            for (int t = 0; t < T; ++t) total += score[t] = std::exp(score[t] - top);
-            for (int t = 0; t < T; ++t)
-              for (int i = 0; i < dim; ++i)
-                layer_ref[h * dim + i] += score[t] / total * Vh[kv_base + static_cast<size_t>(t) * dim + i];
+            std::vector<double> score(T);
+            for (int h = kv_head * group; h < (kv_head + 1) * group; ++h) {
+              double top = -INFINITY;
+              for (int t = 0; t < T; ++t) {
+                const size_t row = row_offset(pair, t);
+                double s = 0;
+                for (int i = 0; i < dim; ++i) s += qh[h * dim + i] * Kh[row + i];
+                score[t] = s / std::sqrt(static_cast<double>(dim));
+                top = std::max(top, score[t]);
+              }
+              double total = 0;
+              for (int t = 0; t < T; ++t) total += score[t] = std::exp(score[t] - top);
+              for (int t = 0; t < T; ++t) {
+                const size_t row = row_offset(pair, t);
+                for (int i = 0; i < dim; ++i) sequence_ref[h * dim + i] += score[t] / total * Vh[row + i];
+              }
+            }
           }
+          checked.insert(checked.end(), got.begin() + out_first, got.begin() + out_first + out_per_sequence);
+          ref.insert(ref.end(), sequence_ref.begin(), sequence_ref.end());
+          if (p.batch == 1) break;  // the first sequence is also the last
         }
-        checked.insert(checked.end(), got.begin() + out_layer * layer, got.begin() + out_layer * (layer + 1));
-        ref.insert(ref.end(), layer_ref.begin(), layer_ref.end());
       }
       return relative_error(checked, ref);
     };
@@ -548,35 +607,46 @@ struct Decode {
 
   template <class F>
   using AttentionKernel = void (*)(const typename F::Storage*, const typename F::Storage*, const float*, float*,
-                                   float*, unsigned*, float*, int, int, int, float);
+                                   float*, unsigned*, float*, int, int, int, float, const int*, int, int, int);
+  template <class F>
+  using StreamKernel = void (*)(const typename F::Storage*, const typename F::Storage*, const float*, float*,
+                                unsigned*, float*, int, int, int, const int*, int, int, int);
 
-  // The tensor-core kernel (attention_mma.h) where it applies, else the CUDA-core one.
+  // The tensor-core kernel (attention_mma.h) where it applies, else the CUDA-core one; for
+  // the member `paged`'s K/V layout.
   template <class F>
   AttentionKernel<F> attention_kernel_for(int group, int dim, bool mma_capable) {
 #if !defined(PDPROF_HIP)
     if constexpr (std::is_same<F, Bf16>::value) {
       uses_tensor_cores = mma_capable && (dim == 64 || dim == 128);
-      if (uses_tensor_cores && dim == 64) return attention_mma_kernel_for<64>(group);
-      if (uses_tensor_cores) return attention_mma_kernel_for<128>(group);
+      if (uses_tensor_cores && dim == 64) return paged ? attention_mma_kernel_for<64, true>(group)
+                                                       : attention_mma_kernel_for<64, false>(group);
+      if (uses_tensor_cores) return paged ? attention_mma_kernel_for<128, true>(group)
+                                          : attention_mma_kernel_for<128, false>(group);
     }
 #endif
     (void)dim, (void)mma_capable;
+    return paged ? cuda_core_attention_kernel_for<F, true>(group) : cuda_core_attention_kernel_for<F, false>(group);
+  }
+
+  template <class F, bool kPaged>
+  static AttentionKernel<F> cuda_core_attention_kernel_for(int group) {
     switch (group) {
-      case 1: return decode_attention_kernel<F, 1, kUnrollAttention>;
-      case 2: return decode_attention_kernel<F, 2, kUnrollAttention>;
-      case 4: return decode_attention_kernel<F, 4, kUnrollAttention>;
-      default: return decode_attention_kernel<F, 8, kUnrollAttention>;
+      case 1: return decode_attention_kernel<F, 1, kUnrollAttention, kPaged>;
+      case 2: return decode_attention_kernel<F, 2, kUnrollAttention, kPaged>;
+      case 4: return decode_attention_kernel<F, 4, kUnrollAttention, kPaged>;
+      default: return decode_attention_kernel<F, 8, kUnrollAttention, kPaged>;
     }
   }
 
 #if !defined(PDPROF_HIP)
-  template <int kD>
+  template <int kD, bool kPaged>
   static AttentionKernel<Bf16> attention_mma_kernel_for(int group) {
     switch (group) {
-      case 1: return decode_attention_mma_kernel<1, kD>;
-      case 2: return decode_attention_mma_kernel<2, kD>;
-      case 4: return decode_attention_mma_kernel<4, kD>;
-      default: return decode_attention_mma_kernel<8, kD>;
+      case 1: return decode_attention_mma_kernel<1, kD, kPaged>;
+      case 2: return decode_attention_mma_kernel<2, kD, kPaged>;
+      case 4: return decode_attention_mma_kernel<4, kD, kPaged>;
+      default: return decode_attention_mma_kernel<8, kD, kPaged>;
     }
   }
 #endif
@@ -612,9 +682,13 @@ size_t needed_bytes(const Variant& v, const Params& p) {
   const size_t prefill = v.prefill == PrefillKernel::none ? 0 : (2 * static_cast<size_t>(p.T) * p.H + 1024) * 4;
   size_t decode = 0;
   if (v.decode == DecodeKernel::seed) decode = (2 * static_cast<size_t>(p.T) * d * p.kv_heads + 2 * p.kv_heads * d) * 4;
-  else if (v.decode != DecodeKernel::none)
-    decode = 2 * static_cast<size_t>(p.L) * p.kv_heads * p.T * d * kv_element_bytes(v) +
-             (2 * static_cast<size_t>(p.L) + 2 * p.T) * p.heads * d * 4;
+  else if (v.decode != DecodeKernel::none) {
+    // A paged cache stores whole pages: T rounded up to the page size, plus the page table.
+    const size_t stored_T = v.paged ? static_cast<size_t>(div_up(p.T, p.page_size)) * p.page_size : p.T;
+    decode = 2 * static_cast<size_t>(p.L) * p.batch * p.kv_heads * stored_T * d * kv_element_bytes(v) +
+             (2 * static_cast<size_t>(p.L) + 2 * p.T) * p.batch * p.heads * d * 4 +
+             (v.paged ? stored_T / p.page_size * p.batch * sizeof(int) : 0);
+  }
   return prefill + decode;
 }
 
@@ -764,7 +838,7 @@ int main(int argc, char** argv) {
       "\"runtime_version\":%d},"
       "\"params\":{\"L\":%d,\"H\":%d,\"heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"T\":%d,"
       "\"iters_fma\":%d,\"warmup\":%d,\"repeats\":%d,\"profile_layers\":%d,\"seed\":%u,"
-      "\"kv_format\":\"%s\",\"layer_overlap\":%s},"
+      "\"kv_format\":\"%s\",\"layer_overlap\":%s,\"batch\":%d,\"page_size\":%d},"
       "\"checks\":{\"prefill_output_finite\":%s,\"decode_output_finite\":%s,"
       "\"reference_tolerance\":%.0e,\"prefill_reference_rel_error\":%.3e,"
       "\"decode_reference_rel_error\":%.3e},",
@@ -773,7 +847,7 @@ int main(int argc, char** argv) {
       static_cast<size_t>(prop.totalGlobalMem), prop.memoryBusWidth, mem_clock_khz,
       sm_clock_khz, peak_dram_Bps, driver, runtime, p.L, p.H, p.heads, p.kv_heads, d, p.T,
       p.iters_fma, p.warmup, p.repeats, p.profile_layers, p.seed, variant.kv_format,
-      has_decode && layer_overlap ? "true" : "false",
+      has_decode && layer_overlap ? "true" : "false", p.batch, p.page_size,
       prefill_ok ? "true" : "false", decode_ok ? "true" : "false", kReferenceTolerance,
       prefill_error, decode_error);
   if (timing && has_prefill) {

@@ -69,6 +69,45 @@ def test_point_id_round_trips():
         config.Point.from_id("seed-L32;rm -rf /")
 
 
+def test_batch_and_page_size_extend_the_id_only_where_they_are_not_the_default():
+    old = config.Point.from_id("attention-L32-H4096-h32-kv8-T2048-f256")  # ids of every existing capture
+    assert (old.batch, old.page_size) == (1, 0) and old.id == "attention-L32-H4096-h32-kv8-T2048-f256"
+    paged = config.Point("paged", 32, 4096, 32, 8, 2048, 256, batch=4, page_size=64)
+    assert paged.id == "paged-L32-H4096-h32-kv8-T2048-f256-b4-p64"
+    assert config.Point.from_id(paged.id) == paged
+    assert paged.bench_args()[-4:] == ["--batch", "4", "--page-size", "64"]
+    assert "--batch" not in old.bench_args() and "--page-size" not in old.bench_args()
+
+
+def test_batch_and_page_size_apply_to_the_variants_that_use_them(raw):
+    raw["sweeps"]["default"]["groups"] = [
+        {
+            "name": "mixed",
+            "variant": ["fma_ilp", "kv_stream", "paged"],
+            "batch": [1, 4],
+            "page_size": [16, 64],
+        }
+    ]
+    points = config.sweep_points(config.validate_config(raw), "default")
+    by_variant = {
+        v: sorted((p.batch, p.page_size) for p in points if p.variant == v)
+        for v in ("fma_ilp", "kv_stream", "paged")
+    }
+    assert by_variant == {
+        "fma_ilp": [(1, 0)],  # no decode: one point, not four
+        "kv_stream": [(1, 0), (4, 0)],  # contiguous K/V: the page size does not apply
+        "paged": [(1, 16), (1, 64), (4, 16), (4, 64)],
+    }
+
+
+def test_a_page_size_that_is_no_power_of_two_is_refused(raw):
+    raw["sweeps"]["default"]["groups"] = [{"name": "odd", "variant": ["paged"], "page_size": [24]}]
+    with pytest.raises(
+        ConfigError, match="paged needs a page_size that is a power of two from 8 to 4096, got 24"
+    ):
+        config.sweep_points(config.validate_config(raw), "default")
+
+
 def test_yaml_syntax_error_is_one_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("sweeps: [unclosed\n")
@@ -128,6 +167,12 @@ def test_device_bytes_follow_each_variants_buffers():
     assert run.device_bytes(point("kv_stream")) == 2**32 + 4 * (2 * 32 + 2 * 32768) * 32 * 128
     assert run.device_bytes(point("kv_stream_fp8")) - run.device_bytes(point("kv_stream")) == -(2**31)
     assert run.device_bytes(point("fma_ilp")) == 4 * (2 * 32768 * 4096 + 1024)  # prefill buffers only
+    # a batch of 4: four sequences' K, V, q, out and partials; paged: whole pages and the page table
+    batched = config.Point("attention", 32, 4096, 32, 8, 32768, 256, batch=4)
+    assert run.device_bytes(batched) == 4 * run.device_bytes(point("attention"))
+    paged = config.Point("paged", 32, 4096, 32, 8, 1000, 256, page_size=64)  # 16 pages hold 1,024 rows
+    contiguous_1024 = 2 * 32 * 8 * 1024 * 128 * 2
+    assert run.device_bytes(paged) == contiguous_1024 + 4 * (2 * 32 + 2 * 1000) * 32 * 128 + 4 * 16
     # gemm: fp16 weights of one layer (QKV 4096x6144, O, MLP 2 x 4096x16384) and the activations
     weights = 2 * 4096 * (6144 + 4096 + 2 * 16384)
     assert run.device_bytes(point("gemm", 2048)) == weights + 2 * 2048 * (4096 + 6144 + 4096 + 16384 + 4096)

@@ -95,10 +95,27 @@ def test_overlapping_layers_still_match_the_reference(bench_binary, tmp_path, va
 
 
 @pytest.mark.parametrize(
+    ("variant", "batch", "page_size"),
+    [("kv_stream", 3, 0), ("attention", 3, 0), ("graph", 2, 0), ("paged", 1, 8), ("paged", 3, 64)],
+)
+def test_batches_and_pages_match_the_reference(bench_binary, tmp_path, variant, batch, page_size):
+    # T = 1000 fills no whole page of 64 and no whole split: the masked tails are exercised; the
+    # reference checks the first and the last sequence of the first and the last layer.
+    point = config.Point(variant, 4, 1024, 8, 2, 1000, 64, batch=batch, page_size=page_size)
+    result = run.run_bench(bench_binary, point, tmp_path / "bench.json", warmup=1, repeats=3, timeout_s=120)
+    assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
+    assert result["params"]["batch"] == batch and result["params"]["page_size"] == page_size
+    assert result["decode"]["kv_bytes_per_step"] == 4 * batch * 2 * 2 * 1000 * 128 * 2
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--T", "-1"], "--T needs a positive integer"),
         (["--layer-overlap", "maybe"], "--layer-overlap must be"),
+        (["--variant", "paged", "--page-size", "24"], "--page-size must be a power of two from 8 to 4096"),
+        (["--variant", "kv_stream", "--page-size", "16"], "--page-size applies to variant paged only"),
+        (["--variant", "seed", "--batch", "2"], "--batch applies to the optimized decode variants"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(bench_binary, argv, message):

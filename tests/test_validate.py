@@ -322,7 +322,7 @@ def test_linearity_uses_the_sweep_with_most_distinct_values():
     # iters_fma only shapes prefill: decode points of the iters sweep are replicates at T=2048.
     check = checks_by_id(validate(make_dataset()))["decode_linear_in_T"]
     assert len({p["T"] for p in check["details"]["points"]}) == len(T_VALUES)
-    assert check["details"]["group"] == {"variant": "seed", **SHAPE}
+    assert check["details"]["group"] == {"variant": "seed", **SHAPE, "batch": 1, "page_size": 0}
 
 
 def test_linearity_skips_with_fewer_than_three_distinct_values():

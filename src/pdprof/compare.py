@@ -16,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from pdprof import dataset
+from pdprof.config import AXES
 from pdprof.errors import PdprofError
 from pdprof.report import format_number
 
-PARAM_COLUMNS = ("variant", "L", "H", "heads", "kv_heads", "T", "iters_fma")
+PARAM_COLUMNS = AXES
 KEY_COLUMNS = (*PARAM_COLUMNS, "phase", "profiler", "metric")
 LOWER_IS_BETTER = frozenset({"step_time", "step_time_min", "step_time_max", "step_time_first", "duration"})
 HIGHER_IS_BETTER = frozenset(
@@ -75,6 +76,7 @@ def compare(
     run_a: pd.DataFrame, run_b: pd.DataFrame, threshold_pct: float = 5.0, all_metrics: bool = False
 ) -> Comparison:
     """Match the runs' per-key medians; flag changes beyond *threshold_pct* in each metric's direction."""
+    run_a, run_b = dataset.with_axis_defaults(run_a), dataset.with_axis_defaults(run_b)
     medians_a = metric_medians(run_a, all_metrics).rename(columns={"value": "a"})
     medians_b = metric_medians(run_b, all_metrics).rename(columns={"value": "b", "unit": "unit_b"})
     merged = medians_a.merge(medians_b, on=list(KEY_COLUMNS), how="outer", indicator=True)
@@ -143,13 +145,7 @@ def run_label(frame: pd.DataFrame, path: str | Path) -> str:
 
 def _markdown_rows(table: pd.DataFrame) -> list[str]:
     header = [
-        "variant",
-        "L",
-        "H",
-        "heads",
-        "kv_heads",
-        "T",
-        "iters_fma",
+        *PARAM_COLUMNS,
         "phase",
         "profiler",
         "metric",

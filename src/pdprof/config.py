@@ -25,10 +25,15 @@ from pdprof.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "config.yaml"
-AXES = ("variant", "L", "H", "heads", "kv_heads", "T", "iters_fma")
-# Also the Snakemake wildcard constraint, hence no named groups or anchors.
-POINT_ID_PATTERN = r"[a-z0-9_]+-L\d+-H\d+-h\d+-kv\d+-T\d+-f\d+"
-POINT_ID_FIELDS = re.compile(r"^([a-z0-9_]+)-L(\d+)-H(\d+)-h(\d+)-kv(\d+)-T(\d+)-f(\d+)$")
+AXES = ("variant", "L", "H", "heads", "kv_heads", "T", "iters_fma", "batch", "page_size")
+# Axes a sweep's base may leave out, with the value they then take.
+AXIS_DEFAULTS = {"batch": 1, "page_size": 0}
+# Also the Snakemake wildcard constraint, hence no named groups or anchors. A batch of one
+# and a contiguous K/V (page size 0) add nothing to the id, so ids from before those axes stand.
+POINT_ID_PATTERN = r"[a-z0-9_]+-L\d+-H\d+-h\d+-kv\d+-T\d+-f\d+(?:-b\d+)?(?:-p\d+)?"
+POINT_ID_FIELDS = re.compile(
+    r"^([a-z0-9_]+)-L(\d+)-H(\d+)-h(\d+)-kv(\d+)-T(\d+)-f(\d+)(?:-b(\d+))?(?:-p(\d+))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,16 @@ class Point:
     kv_heads: int
     T: int
     iters_fma: int
+    batch: int = 1  # sequences decoded together
+    page_size: int = 0  # tokens per page of a paged K/V cache; 0: contiguous
 
     @property
     def id(self) -> str:
+        batch = f"-b{self.batch}" if self.batch != 1 else ""
+        pages = f"-p{self.page_size}" if self.page_size else ""
         return (
             f"{self.variant}-L{self.L}-H{self.H}-h{self.heads}-kv{self.kv_heads}-T{self.T}-f{self.iters_fma}"
+            f"{batch}{pages}"
         )
 
     @classmethod
@@ -55,10 +65,11 @@ class Point:
         if not match:
             raise ConfigError(
                 f"point id {point_id!r} is not of the form "
-                "<variant>-L<n>-H<n>-h<n>-kv<n>-T<n>-f<n> (see `pdprof points`)"
+                "<variant>-L<n>-H<n>-h<n>-kv<n>-T<n>-f<n>[-b<n>][-p<n>] (see `pdprof points`)"
             )
         variant, *numbers = match.groups()
-        return cls(variant, *map(int, numbers))
+        batch, page_size = numbers[-2:]
+        return cls(variant, *map(int, numbers[:-2]), int(batch or 1), int(page_size or 0))
 
     def as_dict(self) -> dict[str, Any]:
         return {axis: getattr(self, axis) for axis in AXES}
@@ -69,6 +80,8 @@ class Point:
             "--variant", self.variant, "--L", str(self.L), "--H", str(self.H),
             "--heads", str(self.heads), "--kv-heads", str(self.kv_heads),
             "--T", str(self.T), "--iters-fma", str(self.iters_fma),
+            *(["--batch", str(self.batch)] if self.batch != 1 else []),
+            *(["--page-size", str(self.page_size)] if self.page_size else []),
         ]  # fmt: skip
 
 
@@ -146,7 +159,9 @@ def _check_shape(point: Point) -> None:
         )
     if point.T * point.H > 2**31 - 1:
         raise ConfigError(f"config: point {point.id}: T*H exceeds the prefill kernels' 32-bit index range")
-    problem = variants.shape_problem(point.variant, point.H, point.heads, point.kv_heads)
+    problem = variants.shape_problem(point.variant, point.H, point.heads, point.kv_heads) or (
+        variants.page_size_problem(point.variant, point.page_size)
+    )
     if problem:
         raise ConfigError(f"config: point {point.id}: {problem}")
 
@@ -166,10 +181,11 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH, overrides: dict | None =
 
 
 def expand_group(base: dict, group: dict) -> Iterable[Point]:
-    axes = [[base[a]] if a not in group else group[a] for a in AXES]
+    axes = [[base.get(a, AXIS_DEFAULTS.get(a))] if a not in group else group[a] for a in AXES]
     for variant, *numbers in itertools.product(*axes):
         # JSON Schema counts 1.0 as an integer; the point id and the benchmark want 1.
-        yield Point(variant, *map(int, numbers))
+        *shape, batch, page_size = map(int, numbers)
+        yield Point(variant, *shape, *variants.applicable_axes(variant, batch, page_size))
 
 
 def sweep_points(config: dict, sweep: str | None = None) -> list[Point]:

@@ -63,7 +63,7 @@ class UsageError(Exception):
     """Bad arguments: exit 2 with the message, as the compiled benchmark does."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Params(Point):
     """A point and how the benchmark runs it (its flags beyond the point's axes)."""
 
@@ -99,7 +99,7 @@ def parse_args(argv: list[str]) -> Params:
     parser.add_argument("--variant", default="seed", choices=known)
     for flag, default in (("--L", 32), ("--H", 4096), ("--heads", 32), ("--kv-heads", 8), ("--T", 2048),
                           ("--iters-fma", 256), ("--warmup", 2), ("--repeats", 10), ("--profile-layers", 1),
-                          ("--seed", 1234)):  # fmt: skip
+                          ("--seed", 1234), ("--batch", 1)):  # fmt: skip
         parser.add_argument(flag, type=positive, default=default)
     parser.add_argument("--mode", choices=("time", "profile"), default="time")
     args = parser.parse_args(argv)
@@ -112,8 +112,13 @@ def parse_args(argv: list[str]) -> Params:
     problem = variants.shape_problem(args.variant, args.H, args.heads, args.kv_heads)
     if problem:
         raise UsageError(problem)
-    return Params(args.variant, args.L, args.H, args.heads, args.kv_heads, args.T, args.iters_fma, args.warmup,
-                  args.repeats, min(args.profile_layers, args.L), args.seed, args.mode)  # fmt: skip
+    if args.batch != 1:
+        raise UsageError(
+            "--batch: this runner decodes one sequence; the nvcc build of the benchmark runs batches"
+        )
+    return Params(args.variant, args.L, args.H, args.heads, args.kv_heads, args.T, args.iters_fma,
+                  warmup=args.warmup, repeats=args.repeats, profile_layers=min(args.profile_layers, args.L),
+                  seed=args.seed, mode=args.mode)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- host-side formats
@@ -172,9 +177,9 @@ def module(cp):
     """Every kernel of kernels/*.h, compiled once by NVRTC (templates by their instantiations)."""
     names = ["prefill_fma_kernel", "prefill_fma_ilp_kernel", "decode_kv_scan_kernel", "init_float_kernel"]
     for fmt in ("Bf16", "Fp8E4M3"):
-        names += [f"init_kv_kernel<{fmt}>", f"decode_kv_stream_kernel<{fmt}, {UNROLL['kv_stream']}>"]
-        names += [f"decode_attention_kernel<{fmt}, {g}, {UNROLL['attention']}>" for g in (1, 2, 4, 8)]
-    names += [f"decode_attention_mma_kernel<{g}, {d}>" for g in (1, 2, 4, 8) for d in MMA_HEAD_DIMS]
+        names += [f"init_kv_kernel<{fmt}>", f"decode_kv_stream_kernel<{fmt}, {UNROLL['kv_stream']}, false>"]
+        names += [f"decode_attention_kernel<{fmt}, {g}, {UNROLL['attention']}, false>" for g in (1, 2, 4, 8)]
+    names += [f"decode_attention_mma_kernel<{g}, {d}, false>" for g in (1, 2, 4, 8) for d in MMA_HEAD_DIMS]
     options = ("-std=c++17", f"-I{KERNELS}")
     # CuPy caches compiled modules by their source text: the headers' hash makes an edit recompile.
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sorted(KERNELS.glob("*.h")))).hexdigest()
@@ -291,11 +296,11 @@ def decode_phase(cp, mod, p: Params, device: dict) -> Phase:
                     and int(device["compute_capability"].split(".")[0]) >= 8)  # fmt: skip
     threads = MMA_THREADS if tensor_cores else THREADS
     if tensor_cores:
-        name, granule = f"decode_attention_mma_kernel<{group}, {d}>", MMA_GRANULE
+        name, granule = f"decode_attention_mma_kernel<{group}, {d}, false>", MMA_GRANULE
     else:  # a pass: THREADS / (threads per row) rows, UNROLL times
         kind = "attention" if attention else "kv_stream"
-        name = (f"decode_attention_kernel<{fmt}, {group}, {UNROLL[kind]}>" if attention
-                else f"decode_kv_stream_kernel<{fmt}, {UNROLL[kind]}>")  # fmt: skip
+        name = (f"decode_attention_kernel<{fmt}, {group}, {UNROLL[kind]}, false>" if attention
+                else f"decode_kv_stream_kernel<{fmt}, {UNROLL[kind]}, false>")  # fmt: skip
         granule = THREADS // (d // spec.elements_per_thread) * UNROLL[kind]
     kernel = mod.get_function(name)
     wanted = min(
@@ -321,10 +326,12 @@ def decode_phase(cp, mod, p: Params, device: dict) -> Phase:
             Vl = V[kv_per_layer * layer :]
             ql, ol = q[rows_q * d * layer :], out[rows_q * d * layer :]
             common = (np.int32(p.T), np.int32(d), np.int32(tokens_per_split))
+            # KvLayout of one contiguous sequence: no page table (kernels/decode_kernels.h).
+            contiguous = (np.uint64(0), np.int32(0), np.int32(0), np.int32(p.kv_heads))
             if attention:
-                args = (Kl, Vl, ql, partial, partial_max_sum, arrivals, ol, *common, score_scale)
+                args = (Kl, Vl, ql, partial, partial_max_sum, arrivals, ol, *common, score_scale, *contiguous)
             else:
-                args = (Kl, Vl, ql, partial, arrivals, ol, *common)
+                args = (Kl, Vl, ql, partial, arrivals, ol, *common, *contiguous)
             kernel((splits, p.kv_heads), (threads,), args)
 
     def reference() -> float:
@@ -498,6 +505,8 @@ def run(p: Params) -> tuple[dict, int]:
             "profile_layers": p.profile_layers,
             "seed": p.seed,
             "kv_format": kv_format_of(p.variant),
+            "batch": p.batch,
+            "page_size": p.page_size,
         },  # fmt: skip
         "checks": {
             "prefill_output_finite": finite.get("prefill", True),

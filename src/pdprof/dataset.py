@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pdprof import parse, variants
-from pdprof.config import Point
+from pdprof.config import AXIS_DEFAULTS, Point
 from pdprof.errors import DatasetError
 from pdprof.fsutil import atomic_output
 
@@ -196,7 +196,13 @@ def read_dataset(paths: list[str | Path]) -> pd.DataFrame:
     frame = pd.concat(frames, ignore_index=True)
     for column in PARTITIONS:
         frame[column] = frame[column].astype(str)
-    return frame
+    return with_axis_defaults(frame)
+
+
+def with_axis_defaults(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows from before an axis existed (batch, page_size) hold its default: one sequence, no pages."""
+    missing = {axis: default for axis, default in AXIS_DEFAULTS.items() if axis not in frame}
+    return frame.assign(**missing) if missing else frame
 
 
 def _read_partition_file(path: Path) -> pd.DataFrame:

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from pdprof import fsutil, validate
+from pdprof.config import AXES
+from pdprof.dataset import with_axis_defaults
 from pdprof.report import format_number
 
 FIGURES: dict[str, str] = {
@@ -38,7 +40,7 @@ FIGURES: dict[str, str] = {
 FORMATS = ("png", "svg")
 
 FFMA_METRIC = "smsp__sass_thread_inst_executed_op_ffma_pred_on.sum"
-PARAM_COLUMNS = ("variant", "L", "H", "heads", "kv_heads", "T", "iters_fma")
+PARAM_COLUMNS = AXES
 # A decode step does not depend on iters_fma, so decode points differing only in it are replicates.
 IRRELEVANT_PARAMS = {"decode": ("iters_fma",), "prefill": ()}
 
@@ -102,6 +104,7 @@ def write_figures(
     gpus = sorted(df["gpu"].dropna().astype(str).unique())
     if len(gpus) > 1:
         raise ValueError(f"dataset holds several GPUs: {', '.join(gpus)}; pass one")
+    df = with_axis_defaults(df)
     limits = limits or resolve_limits(df)
     title_suffix = ", ".join(sorted(df["gpu_name"].dropna().astype(str).unique()))
     out_dir = Path(out_dir)
@@ -119,6 +122,7 @@ def write_figures(
 
 def figure_data(df: pd.DataFrame, name: str, limits: Limits | None = None) -> pd.DataFrame:
     """The table figure *name* draws (what its CSV holds)."""
+    df = with_axis_defaults(df)
     return _RECIPES[name][0](df, limits or resolve_limits(df))
 
 

@@ -39,6 +39,8 @@ POINT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("kv_heads", "KV heads"),
     ("T", "T"),
     ("iters_fma", "iters_fma"),
+    ("batch", "Batch"),
+    ("page_size", "Page size"),
     ("prefill_ms", "Prefill step [ms]"),
     ("decode_ms", "Decode step [ms]"),
     ("decode_GBps", "Decode BW [GB/s]"),

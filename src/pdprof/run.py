@@ -30,8 +30,12 @@ def device_bytes(point: Point) -> int:
     if "decode" in spec.phases and not spec.per_layer_kv:  # one fp32 K, V, q, out
         decode = 4 * (2 * point.T * head_dim * point.kv_heads + 2 * point.kv_heads * head_dim)
     elif "decode" in spec.phases:  # K and V per layer, plus q, out and the per-split partials
-        decode = 2 * point.L * point.kv_heads * point.T * head_dim * spec.kv_bytes
-        decode += 4 * (2 * point.L + 2 * point.T) * point.heads * head_dim
+        # A paged cache stores whole pages (T rounded up to the page size) and a page table.
+        pages = -(-point.T // point.page_size) if spec.paged else 0
+        stored_T = pages * point.page_size if spec.paged else point.T
+        decode = 2 * point.L * point.batch * point.kv_heads * stored_T * head_dim * spec.kv_bytes
+        decode += 4 * (2 * point.L + 2 * point.T) * point.batch * point.heads * head_dim
+        decode += 4 * pages * point.batch
     return prefill + decode
 
 

@@ -37,13 +37,15 @@ import numpy as np
 import pandas as pd
 
 from pdprof import model
+from pdprof.config import AXES
+from pdprof.dataset import with_axis_defaults
 from pdprof.report import format_number
 from pdprof.variants import VARIANTS
 
 SCHEMA = "pdprof.validation/1"
 STATUSES = ("PASS", "FAIL", "WARN", "SKIP")
-SHAPE_COLUMNS = ("L", "H", "heads", "kv_heads", "T", "iters_fma")
-PARAM_COLUMNS = ("variant", *SHAPE_COLUMNS)
+PARAM_COLUMNS = AXES
+SHAPE_COLUMNS = tuple(axis for axis in AXES if axis != "variant")
 PROVENANCE_COLUMNS = (
     "compute_capability",
     "driver_version",
@@ -89,6 +91,8 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
         "kv_heads": 8,
         "T": 2048,
         "iters_fma": 256,
+        "batch": 1,
+        "page_size": 0,
     },
 }
 
@@ -147,6 +151,7 @@ def validate(
 
     *calibration* (pdprof.calibrate) supplies measured peaks where the config sets none.
     """
+    df = with_axis_defaults(df)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"dataset lacks column(s): {', '.join(missing)}")
@@ -239,7 +244,7 @@ def _phases_of(variant: str, checks: list[Check]) -> list[Check]:
 
 
 def _variant_checks(df: pd.DataFrame, limits: dict[str, Any]) -> list[Check]:
-    shape_keys = ["variant", "L", "H", "heads", "kv_heads"]
+    shape_keys = ["variant", "L", "H", "heads", "kv_heads", "batch", "page_size"]
     prefill_bound = dict(
         phase="prefill", busy="sm_throughput", idle="dram_throughput", min_key="prefill_min_sm_pct"
     )

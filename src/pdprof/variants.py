@@ -22,17 +22,20 @@ class Variant:
     group_sizes: tuple[int, ...] | None  # heads/kv_heads the kernel supports; None: any
     elements_per_thread: int  # K/V elements one thread loads per row (head_dim constraint)
     runner: str = "binary"  # "binary": kernels/prefill_decode_bench.cu; "cupy": pdprof.cupy_bench only
+    batched: bool = False  # decodes a batch of sequences (the batch axis applies)
+    paged: bool = False  # K/V in pages reached through a page table (the page_size axis applies)
 
 
 # What each kernel does: config/README.md.
 VARIANTS = {
     "seed": Variant(("prefill", "decode"), 4, False, None, 1),
     "fma_ilp": Variant(("prefill",), 0, False, None, 1),
-    "kv_stream": Variant(("decode",), 2, True, None, 8),
-    "kv_stream_fp8": Variant(("decode",), 1, True, None, 16),
-    "attention": Variant(("decode",), 2, True, (1, 2, 4, 8), 8),
-    "attention_fp8": Variant(("decode",), 1, True, (1, 2, 4, 8), 8),
-    "graph": Variant(("decode",), 2, True, None, 8),
+    "kv_stream": Variant(("decode",), 2, True, None, 8, batched=True),
+    "kv_stream_fp8": Variant(("decode",), 1, True, None, 16, batched=True),
+    "attention": Variant(("decode",), 2, True, (1, 2, 4, 8), 8, batched=True),
+    "attention_fp8": Variant(("decode",), 1, True, (1, 2, 4, 8), 8, batched=True),
+    "graph": Variant(("decode",), 2, True, None, 8, batched=True),
+    "paged": Variant(("decode",), 2, True, (1, 2, 4, 8), 8, batched=True, paged=True),
     "gemm": Variant(("prefill",), 0, False, None, 1, runner="cupy"),
 }
 # The CuPy runner: NVRTC where nvcc is missing (pdprof.build), and every "cupy" variant.
@@ -44,6 +47,29 @@ def program(binary: str | Path, variant: str) -> list[str]:
     if VARIANTS[variant].runner == "cupy":
         return list(CUPY_RUNNER)
     return [str(binary)]
+
+
+# Page size of variant paged where a sweep gives none (kDefaultPageSize, vLLM's default block size).
+DEFAULT_PAGE_SIZE = 16
+
+
+def applicable_axes(variant: str, batch: int, page_size: int) -> tuple[int, int]:
+    """batch and page_size as they apply to *variant*: a variant that decodes no batch runs one
+    sequence, one without pages has page size 0, and paged without one gets DEFAULT_PAGE_SIZE
+    (so a sweep crossing these axes with other variants gives each its meaningful points)."""
+    spec = VARIANTS[variant]
+    if not spec.paged:
+        page_size = 0
+    elif page_size == 0:
+        page_size = DEFAULT_PAGE_SIZE
+    return (batch if spec.batched else 1), page_size
+
+
+def page_size_problem(variant: str, page_size: int) -> str | None:
+    """Why the variant cannot use this page size (a power of two from 8 to 4096), or None."""
+    if VARIANTS[variant].paged and not (8 <= page_size <= 4096 and page_size & (page_size - 1) == 0):
+        return f"variant {variant} needs a page_size that is a power of two from 8 to 4096, got {page_size}"
+    return None
 
 
 def shape_problem(variant: str, H: int, heads: int, kv_heads: int) -> str | None:
