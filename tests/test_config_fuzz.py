@@ -65,7 +65,9 @@ def test_any_value_at_any_key_is_accepted_or_refused_in_one_line(path, value):
     for point in config.sweep_points(cfg):
         assert config.Point.from_id(point.id) == point
         numbers = {k: v for k, v in point.as_dict().items() if k != "variant"}
-        assert all(isinstance(v, int) and v >= (k != "page_size") for k, v in numbers.items())  # page 0: contiguous
+        assert all(
+            isinstance(v, int) and v >= (k != "page_size") for k, v in numbers.items()
+        )  # page 0: contiguous
     for flag in cfg["build"]["nvcc_flags"] + cfg["build"]["hipcc_flags"]:
         assert not set(flag) & set(";&|`$() <>'\"\\")
 

@@ -72,7 +72,10 @@ def test_relative_error_is_normwise_and_nan_never_passes():
 def test_runner_variants_are_the_registrys():
     runnable = set(cupy_bench.NVRTC_VARIANTS) | {"gemm"}
     assert runnable <= set(variants.VARIANTS)
-    assert set(variants.VARIANTS) - runnable == {"graph", "paged"}  # CUDA graphs, page tables: nvcc build only
+    assert set(variants.VARIANTS) - runnable == {
+        "graph",
+        "paged",
+    }  # CUDA graphs, page tables: nvcc build only
     assert [v for v, spec in variants.VARIANTS.items() if spec.runner == "cupy"] == ["gemm"]
 
 
