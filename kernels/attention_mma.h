@@ -13,6 +13,9 @@
 //    drains, each warp also asks L2 for its first kAttentionPrefetchTiles tiles (bulk
 //    prefetch, sm_90). Prefetching ahead inside the loop as well measured slower at long
 //    T (benchmarks/NOTES.md, v4).
+//  - The block reads q once, through shared memory, and lets the next layer launch only
+//    once its own scan is done: every split of a KV head reads the same q lines, and the
+//    next layer's early loads compete with this layer's merge (benchmarks/NOTES.md, v5).
 //  - q and P enter the mma as a bf16 pair hi + lo (hi = bf16(x), lo = bf16(x - hi)), so
 //    the products keep about 16 bits of q and P (bf16 alone would leave errors near the
 //    benchmark's 1e-3 tolerance); the tensor cores have ample room for the doubled work.
@@ -60,6 +63,9 @@ __device__ inline SplitBf16x2 split_bf16x2(float low, float high) {
   return {hi, bf16x2_of(low - __uint_as_float(hi << 16), high - __uint_as_float(hi & 0xFFFF0000u))};
 }
 
+// Asks L2 for the 128-byte line at p (no registers, no wait).
+__device__ inline void prefetch_line_to_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
 // c += a · b over one m16n8k16 tile, bf16 operands and fp32 accumulation.
 __device__ inline void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
                                 uint32_t b1) {
@@ -67,8 +73,6 @@ __device__ inline void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
-
-__device__ inline uint32_t word_of(const uint4& v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
 
 // One warp's share of a 16-row tile (lane = 4 g + tq, rows relative to the tile):
 //  k[nt][i]: K row 8 nt + g, 16-byte chunk 4 i + tq (the B operand of the scores);
@@ -140,7 +144,7 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   constexpr int kMTiles = kD / 16;
   __shared__ float warp_max[kAttentionMmaWarps][kG], warp_sum[kAttentionMmaWarps][kG];
   __shared__ float warp_acc[kAttentionMmaWarps][kG][kD];
-  griddep_launch_dependents();
+  __shared__ float4 q_block[kG * kD / 4];
   (void)d;
   const int head = blockIdx.y, split = blockIdx.x, splits = gridDim.x;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, tq = lane % 4;
@@ -148,26 +152,30 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   const KvRows<kPaged> rows({page_table, page_shift, pages_per_sequence, kv_heads}, head, T, kD, 0);
   constexpr int stride = kAttentionMmaWarps * kAttentionTileRows;
   int row0 = t_begin + warp * kAttentionTileRows;
-  // The first tiles head for L2 while the previous layer drains; q is that layer's to write.
+  const float* q_head = q + static_cast<size_t>(head) * kG * kD;
+  // While the previous layer drains, the first tiles head for L2 and the registers. q is that
+  // layer's to write: its lines are only asked for here (as if just written, as in a model),
+  // and read after the wait.
   if (lane == 0)
     for (int n = 0; n < kAttentionPrefetchTiles; ++n)
       prefetch_tile_to_l2<kD>(K, V, rows, row0 + n * stride, t_end);
+  if (warp == 0 && lane * 32 < kG * kD) prefetch_line_to_l2(q_head + lane * 32);
   Tile tile;
   load_attention_tile<kD>(K, V, rows, row0, t_end, g, tq, tile);
   griddep_wait();
 
+  // q once per block in 16-byte loads: each warp loading it element by element made the
+  // few lines every split of a KV head reads an L2 hot spot (1-6 us per layer).
+  for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_head + 4 * i);
+  __syncthreads();
   // A operand of the scores: query head g (rows g + 8 are padding), the head-dim
   // positions of this thread's K chunks; pre-scaled by log2(e)/sqrt(d) for exp2.
   SplitBf16x2 qa[kD / 16], qb[kD / 16];
 #pragma unroll
   for (int j = 0; j < kD / 16; ++j) {
-    const int at = 8 * (4 * (j / 2) + tq) + 4 * (j % 2);
-    float x[4] = {0.f, 0.f, 0.f, 0.f};
-    if (g < kG)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) x[e] = load_from_l2(q + (head * kG + g) * kD + at + e) * score_scale;
-    qa[j] = split_bf16x2(x[0], x[1]);
-    qb[j] = split_bf16x2(x[2], x[3]);
+    const float4 x = g < kG ? q_block[(g * kD + 8 * (4 * (j / 2) + tq) + 4 * (j % 2)) / 4] : float4{};
+    qa[j] = split_bf16x2(x.x * score_scale, x.y * score_scale);
+    qb[j] = split_bf16x2(x.z * score_scale, x.w * score_scale);
   }
   float acc[kMTiles][4];
 #pragma unroll
@@ -234,6 +242,9 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
     }
     tile = next;
   }
+  // The next layer's blocks start only now: started with this layer, their loads slowed its
+  // scan and merge (benchmarks/NOTES.md, v5).
+  griddep_launch_dependents();
 
   // The block's warps merge into this split's partial.
   running_sum += lane_shfl_xor(running_sum, 1, 32);

@@ -35,12 +35,9 @@ struct Choose<false, A, B> { using type = B; };
 template <class F>
 using AttentionLoad = typename Choose<sizeof(typename F::Storage) == 1, uint2, uint4>::type;
 
-__device__ inline void words_of(const uint4& raw, uint32_t* words) {
-  words[0] = raw.x; words[1] = raw.y; words[2] = raw.z; words[3] = raw.w;
-}
-__device__ inline void words_of(const uint2& raw, uint32_t* words) {
-  words[0] = raw.x; words[1] = raw.y;
-}
+// Word i of a 16- or 8-byte load (i known at compile time after unrolling).
+__device__ inline uint32_t word_of(const uint4& raw, int i) { return i == 0 ? raw.x : i == 1 ? raw.y : i == 2 ? raw.z : raw.w; }
+__device__ inline uint32_t word_of(const uint2& raw, int i) { return i == 0 ? raw.x : raw.y; }
 
 template <class F, class Raw>
 __device__ inline void decode_vector(const Raw& raw, float* out) {
@@ -48,12 +45,10 @@ __device__ inline void decode_vector(const Raw& raw, float* out) {
   constexpr int per_word = 4 / static_cast<int>(sizeof(typename F::Storage));
   constexpr int bits = 32 / per_word;
   constexpr uint32_t mask = bits == 32 ? 0xFFFFFFFFu : (1u << bits) - 1u;
-  uint32_t words[n_words];
-  words_of(raw, words);
 #pragma unroll
   for (int w = 0; w < n_words; ++w)
 #pragma unroll
-    for (int j = 0; j < per_word; ++j) out[w * per_word + j] = F::decode((words[w] >> (j * bits)) & mask);
+    for (int j = 0; j < per_word; ++j) out[w * per_word + j] = F::decode((word_of(raw, w) >> (j * bits)) & mask);
 }
 
 template <class F>
@@ -89,36 +84,47 @@ __device__ inline SplitGeometry split_geometry(int elements, int T, int d, int t
 }
 
 // Count this block in; true for the last block of its KV head, which then sees
-// every other block's partials (they were fenced before counting in).
+// every other block's partials. CUDA: after the barrier, thread 0's acquire-release add
+// publishes the whole block's writes (as CUTLASS's semaphores do) and, for the last
+// block, acquires everyone's: one fence at GPU scope instead of a sequentially
+// consistent __threadfence() in every warp.
 __device__ inline bool last_block_of_head(unsigned* arrivals, int head, int splits) {
   __shared__ bool last;
+#if defined(PDPROF_HIP)
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) last = atomicAdd(&arrivals[head], 1u) == static_cast<unsigned>(splits - 1);
   __syncthreads();
   if (last) __threadfence();
+#else
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned before;
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(before) : "l"(arrivals + head) : "memory");
+    last = before == static_cast<unsigned>(splits - 1);
+  }
+  __syncthreads();
+#endif
   return last;
 }
 
 // Most splits of T: bounds the partial buffers and the serial work of the last block's merge.
 constexpr int kMaxSplits = 1024;
 
-// out[dim] = sum_s weight[s] * partial[s][dim] / denominator, by the whole block: thread t
-// sums every (blockDim/d)-th split for dim t % d with independent L2 loads (the merge
-// runs while the rest of the GPU idles, so it must not be one serial chain per dim).
-__device__ inline void merge_splits(const float* partial, const float* weight, int splits, int d,
-                                    float denominator, float* out, float* scratch) {
+// out[dim] = sum_s partial[s][dim], by the whole block: thread t sums every
+// (blockDim/d)-th split for dim t % d with independent L2 loads (the merge runs while
+// the rest of the GPU idles, so it must not be one serial chain per dim).
+__device__ inline void merge_splits(const float* partial, int splits, int d, float* out, float* scratch) {
   const int groups = blockDim.x / d, group = threadIdx.x / d, dim = threadIdx.x % d;
   float sum = 0.f;
   if (group < groups)
-    for (int s = group; s < splits; s += groups)
-      sum = fmaf(weight ? weight[s] : 1.f, load_from_l2(partial + static_cast<size_t>(s) * d + dim), sum);
+    for (int s = group; s < splits; s += groups) sum += load_from_l2(partial + static_cast<size_t>(s) * d + dim);
   scratch[threadIdx.x] = sum;
   __syncthreads();
   if (threadIdx.x < d) {
     float total = 0.f;
     for (int g = 0; g < groups; ++g) total += scratch[g * d + threadIdx.x];
-    out[threadIdx.x] = total / denominator;
+    out[threadIdx.x] = total;
   }
   __syncthreads();
 }
@@ -229,7 +235,7 @@ decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
   }
   if (!last_block_of_head(arrivals, head, splits)) return;
   // Fixed order over splits: the result does not depend on which block came last.
-  merge_splits(partial + static_cast<size_t>(head) * splits * d, nullptr, splits, d, 1.f, out + head * d,
+  merge_splits(partial + static_cast<size_t>(head) * splits * d, splits, d, out + head * d,
                rows_sum);
   if (threadIdx.x == 0) arrivals[head] = 0;  // ready for the next layer's launch
 }

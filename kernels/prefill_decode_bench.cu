@@ -517,7 +517,7 @@ struct Decode {
         paged ? decode_kv_stream_kernel<F, kUnrollStream, true> : decode_kv_stream_kernel<F, kUnrollStream, false>;
     const int threads = uses_tensor_cores ? kAttentionMmaThreads : kDecodeThreads;
     int granule = 0, blocks_per_sm = 0;
-    if (attention && uses_tensor_cores) {
+    if (uses_tensor_cores) {
       granule = kAttentionMmaGranule;
     } else {
       const int lanes = d / (attention ? elements_in<F, AttentionLoad<F>>() : elements_in<F, StreamLoad<F>>());
