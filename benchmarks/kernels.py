@@ -32,8 +32,12 @@ NVCC_FLAGS = ["-O3", "-std=c++17", "-lineinfo"]
 FP32_LANES_PER_SM = 128
 
 
-def point(variant: str, T: int, iters_fma: int = 256) -> Point:
-    return Point(variant=variant, T=T, iters_fma=iters_fma, **SHAPE)
+def point(variant: str, T: int, iters_fma: int = 256, batch: int = 1, page_size: int = 0) -> Point:
+    return Point(variant=variant, T=T, iters_fma=iters_fma, batch=batch, page_size=page_size, **SHAPE)
+
+
+PAGE_SIZES = (8, 16, 128)  # vLLM's smallest and default block sizes, and a large one
+BATCH = 4  # sequences decoded together for the batch rows (T = 8192 each)
 
 
 # Each layer's kernel waits for the previous one to end (no programmatic dependent launch).
@@ -81,6 +85,8 @@ def main() -> int:
         cases += [point("kv_stream", T), point("attention", T)]
     cases += [point("kv_stream_fp8", 32768), point("attention_fp8", 32768), point("graph", 16384)]
     cases += [point("gemm", 2048)]  # the CuPy runner (cuBLAS), via variants.program
+    cases += [point("paged", 32768, page_size=size) for size in PAGE_SIZES]
+    cases += [point(variant, 8192, batch=BATCH) for variant in ("kv_stream", "attention")]
     for p in cases:
         results[p.id] = bench(binary, out, p, args.repeats)
     overlap_cases = [point("kv_stream", T) for T in (2048, 16384, 32768)] + [point("attention", 32768)]
@@ -108,6 +114,12 @@ def main() -> int:
         rows.append(
             row("attention", f"bf16 T={T}", f"{ratio:.1%} of kv_stream", ">= 85% of kv_stream", ratio >= 0.85)
         )
+    for size in PAGE_SIZES:
+        ratio = decode_bps(point("paged", 32768, page_size=size)) / decode_bps(point("attention", 32768))
+        rows.append(row("paged", f"bf16 T=32768, {size}-token pages", f"{ratio:.1%} of contiguous attention", "(info)", None))  # fmt: skip
+    for variant in ("kv_stream", "attention"):
+        bps, single = decode_bps(point(variant, 8192, batch=BATCH)), decode_bps(point(variant, 8192))
+        rows.append(row(variant, f"bf16 T=8192, batch {BATCH}", f"{bps / 1e12:.3f} TB/s = {bps / single:.2f}x batch 1", "(info)", None))  # fmt: skip
     for variant in ("kv_stream_fp8", "attention_fp8"):
         bps = decode_bps(point(variant, 32768))
         rows.append(
