@@ -8,8 +8,9 @@ variant (every run first checks its output against a float64 reference) and, wit
 fma_ilp reports the SM clock its blocks ran at (clock64 against the global timer), so
 its FP32 peak is given at that clock as well as at the maximum clock. The launch-gap
 comparison traces graph and kv_stream without layer overlap (with it, kv_stream's
-kernels overlap and show no gap either). Prints one table: kernel, shape, measured,
-target, PASS/FAIL; writes every result under --out.
+kernels overlap and show no gap either). paged runs at three page sizes against
+contiguous attention, and kv_stream and attention at batch 4 against batch 1 (info rows).
+Prints one table: kernel, shape, measured, target, PASS/FAIL; writes every result under --out.
 
     python benchmarks/kernels.py --out OUT_DIR [--nsys] [--repeats 20]
 """
