@@ -105,6 +105,20 @@ def test_roofline_falls_back_to_bench_flops_without_the_counter(frame):
     assert decode == bench_medians(frame, "decode", "kernel_flops")[REFERENCE_POINT] / 32
 
 
+def test_roofline_leaves_out_a_kernel_without_fp32_fmas_and_still_draws(frame, tmp_path):
+    # cuBLAS's tensor-core GEMMs execute no FFMA: zero FLOPs have no place on a log-log roof
+    # (the figure used to fail on log10(0) for the prefill_gemm sweep).
+    zeroed = frame.copy()
+    prefill_ffma = (zeroed.metric == plots.FFMA_METRIC) & (zeroed.phase == "prefill")
+    zeroed.loc[prefill_ffma, "value"] = 0.0
+    data = plots.figure_data(zeroed, "roofline")
+    assert set(data["phase"]) == {"decode"} and (data["flops"] > 0).all()
+    only_zero = zeroed[(zeroed.profiler != "ncu") | (zeroed.phase == "prefill")]
+    assert plots.figure_data(only_zero, "roofline").empty
+    paths = plots.write_figures(only_zero, tmp_path, formats=("png",))
+    assert (tmp_path / "roofline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(paths) == 10
+
+
 def test_ceilings_are_parameters_then_config_then_data(frame):
     given = plots.resolve_limits(frame, peak_dram_bandwidth=2e12, peak_flops=50e12)
     data = plots.figure_data(frame, "roofline", given)

@@ -170,7 +170,8 @@ def roofline_data(df: pd.DataFrame, limits: Limits) -> pd.DataFrame:
     analytic model (the seed's formulas are known to be wrong). Without that counter, the
     benchmark's kernel_flops per step / L (one launch per layer) stands in; ``flops_source`` says
     which. Only FP32 FMAs are counted: the seed's kernels are FMA-bound fp32 code, and the FP32
-    ceiling is the matching roof.
+    ceiling is the matching roof. A kernel with no FP32 FMA (cuBLAS's tensor-core GEMMs) or no
+    DRAM bytes has no place on this log-log roof and is left out.
     """
     keys = ["phase", "kernel", "variant", "point"]
     launches = _ncu_launches(df, ["duration", "dram_bytes", FFMA_METRIC])
@@ -196,7 +197,8 @@ def roofline_data(df: pd.DataFrame, limits: Limits) -> pd.DataFrame:
     kernels["peak_dram_source"] = limits.peak_dram_source
     kernels["peak_flop_per_s"] = limits.peak_flops
     kernels["peak_flops_source"] = limits.peak_flops_source
-    return _sorted(kernels.dropna(subset=["flops", "dram_bytes", "duration_ns"])[columns], keys)
+    kernels = kernels.dropna(subset=["flops", "dram_bytes", "duration_ns"])
+    return _sorted(kernels[(kernels["flops"] > 0) & (kernels["dram_bytes"] > 0)][columns], keys)
 
 
 def bandwidth_data(df: pd.DataFrame, limits: Limits) -> pd.DataFrame:
