@@ -165,7 +165,7 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   griddep_wait();
 
   // q once per block in 16-byte loads: each warp loading it element by element made the
-  // few lines every split of a KV head reads an L2 hot spot (1-6 us per layer).
+  // few lines every split of a KV head reads an L2 hot spot (up to 7 us per layer on an H200).
   for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_head + 4 * i);
   __syncthreads();
   // A operand of the scores: query head g (rows g + 8 are padding), the head-dim

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pdprof import dataset, validate
+from pdprof import dataset, plots, validate
 from pdprof.config import Point
 
 BUNDLE = Path(__file__).resolve().parents[1] / "captures" / "nvidia-h200-batch_paged"
@@ -59,3 +59,18 @@ def test_batching_amortizes_attention_per_layer_cost_until_it_streams_near_kv_st
 def test_every_decode_variant_is_bandwidth_bound_per_kernel(checks):
     for variant in ("kv_stream", "attention", "paged"):
         assert checks[f"decode_memory_bound[{variant}]"]["status"] == "PASS"
+
+
+def test_the_batch_and_page_size_figures_plot_the_bench_numbers(checks):
+    rows = dataset.tidy_runs(BUNDLE, POINTS, BUNDLE.name, timelines=True)
+    batch = plots.figure_data(rows, "decode_bandwidth_vs_batch")
+    assert sorted(zip(batch["variant"], batch["batch"], strict=True)) == [
+        (variant, size) for variant in ("attention", "kv_stream") for size in (1, 4, 16)
+    ]
+    for row in batch.itertuples():
+        assert row.bandwidth_bytes_per_s == pytest.approx(rate(row.variant, 4096, row.batch), rel=1e-12)
+    paged = plots.figure_data(rows, "paged_vs_page_size")
+    assert len(paged) == 6
+    for row in paged.itertuples():
+        expected = rate("paged", row.T, page_size=row.page_size) / rate("attention", row.T)
+        assert row.fraction_of_contiguous == pytest.approx(expected, rel=1e-12)

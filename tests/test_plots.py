@@ -38,11 +38,15 @@ def bench_medians(frame: pd.DataFrame, phase: str, metric: str) -> pd.Series:
     return rows.groupby("point")["value"].median()
 
 
+# The H100 capture sweeps neither batch nor page size: those figures are drawn empty, saying so.
+WITHOUT_DATA_HERE = {"decode_bandwidth_vs_batch", "paged_vs_page_size"}
+
+
 def test_every_figure_is_written_as_png_svg_and_csv(figures):
     for name in plots.FIGURES:
         assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert b"<svg" in (figures / f"{name}.svg").read_bytes()[:1000]
-        assert len(csv(figures, name)) > 0
+        assert (len(csv(figures, name)) > 0) is (name not in WITHOUT_DATA_HERE)
 
 
 def test_decode_time_csv_holds_the_bench_medians_and_the_checked_fit(frame, figures):
@@ -116,7 +120,7 @@ def test_roofline_leaves_out_a_kernel_without_fp32_fmas_and_still_draws(frame, t
     only_zero = zeroed[(zeroed.profiler != "ncu") | (zeroed.phase == "prefill")]
     assert plots.figure_data(only_zero, "roofline").empty
     paths = plots.write_figures(only_zero, tmp_path, formats=("png",))
-    assert (tmp_path / "roofline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(paths) == 10
+    assert (tmp_path / "roofline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(paths) == 2 * len(plots.FIGURES)
 
 
 def test_ceilings_are_parameters_then_config_then_data(frame):

@@ -1,6 +1,6 @@
 """Figures of one GPU's dataset (seaborn on matplotlib's Agg backend), each with its plotted numbers as CSV.
 
-:data:`FIGURES` names the five figures and says what each shows. For every figure a data function
+:data:`FIGURES` names the figures and says what each shows. For every figure a data function
 turns the tidy dataset into the table that is drawn (pure pandas), and a draw function plots that
 table and nothing else. :func:`write_figures` writes ``<name>.png``, ``<name>.svg`` and
 ``<name>.csv`` side by side. The CSV holds the exact numbers drawn, in base units (ns, byte, FLOP,
@@ -36,6 +36,8 @@ FIGURES: dict[str, str] = {
     "sm_vs_dram": "SM against DRAM throughput, one point per profiled launch; shaded: where one unit dominates the other by the validation ratio.",
     "roofline": "Roofline: achieved FLOP/s against arithmetic intensity (FLOPs per DRAM byte) of each kernel at each point, under the DRAM-bandwidth and FP32 ceilings.",
     "decode_bandwidth_fraction_vs_T": "Decode DRAM bandwidth as a fraction of the peak against T, from the benchmark (KV bytes / step time) and from Nsight Compute (DRAM bytes / kernel time); shaded: the acceptance band.",
+    "decode_bandwidth_vs_batch": "Decode bandwidth (KV bytes of all sequences / step time) against the batch of sequences decoded together, per variant.",
+    "paged_vs_page_size": "The paged variant's decode bandwidth as a fraction of contiguous attention at the same point, against the page size.",
 }
 FORMATS = ("png", "svg")
 
@@ -230,6 +232,42 @@ def bandwidth_data(df: pd.DataFrame, limits: Limits) -> pd.DataFrame:
     rates["peak_dram_bandwidth_bytes_per_s"] = limits.peak_dram_bandwidth
     rates["fraction"] = rates["bandwidth_bytes_per_s"] / limits.peak_dram_bandwidth
     return _sorted(rates[columns], ["source", "variant", "T", "point"])
+
+
+def batch_data(df: pd.DataFrame, limits: Limits) -> pd.DataFrame:
+    """Decode bandwidth per point of each variant's largest batch sweep (points differing only in
+    batch), where a variant has two or more batch sizes."""
+    columns = ["variant", "point", "T", "batch", "page_size", "bandwidth_bytes_per_s", "fraction_of_peak"]
+    table = _bench_wide(df, "decode", ["effective_bandwidth"]).dropna(subset=["effective_bandwidth"])
+    group_keys = [c for c in PARAM_COLUMNS if c not in ("batch", *IRRELEVANT_PARAMS["decode"])]
+    sweeps = [_largest_sweep(group, "batch", group_keys) for _, group in table.groupby("variant", sort=True)]
+    sweeps = [sweep for sweep in sweeps if sweep["batch"].nunique() >= 2]
+    if not sweeps:
+        return pd.DataFrame(columns=columns)
+    rows = pd.concat(sweeps, ignore_index=True).rename(
+        columns={"effective_bandwidth": "bandwidth_bytes_per_s"}
+    )
+    peak = limits.peak_dram_bandwidth
+    rows["fraction_of_peak"] = rows["bandwidth_bytes_per_s"] / peak if peak else math.nan
+    return _sorted(rows[columns], ["variant", "batch", "point"])
+
+
+def paged_data(df: pd.DataFrame) -> pd.DataFrame:
+    """Each paged point's decode bandwidth beside contiguous attention's at the same other axes."""
+    columns = ["point", "T", "batch", "page_size", "bandwidth_bytes_per_s", "contiguous_point",
+               "contiguous_bandwidth_bytes_per_s", "fraction_of_contiguous"]  # fmt: skip
+    table = _bench_wide(df, "decode", ["effective_bandwidth"]).dropna(subset=["effective_bandwidth"])
+    same = [c for c in PARAM_COLUMNS if c not in ("variant", "page_size", *IRRELEVANT_PARAMS["decode"])]
+    paged = table[table["variant"] == "paged"]
+    contiguous = table[(table["variant"] == "attention") & (table["page_size"] == 0)]
+    contiguous = contiguous.drop_duplicates(same)[[*same, "point", "effective_bandwidth"]]
+    rows = paged.merge(contiguous, on=same, suffixes=("", "_contiguous"))
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    rows = rows.rename(columns={"effective_bandwidth": "bandwidth_bytes_per_s", "point_contiguous": "contiguous_point",
+                                "effective_bandwidth_contiguous": "contiguous_bandwidth_bytes_per_s"})  # fmt: skip
+    rows["fraction_of_contiguous"] = rows["bandwidth_bytes_per_s"] / rows["contiguous_bandwidth_bytes_per_s"]
+    return _sorted(rows[columns], ["T", "batch", "page_size", "point"])
 
 
 def short_kernel_name(name: str) -> str:
@@ -474,6 +512,46 @@ def _draw_bandwidth(ax: Any, data: pd.DataFrame, limits: Limits) -> str:
     return "Decode bandwidth vs T"
 
 
+def _log2_axis(ax: Any, values: pd.Series) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(values.unique()))
+    ax.xaxis.set_major_formatter(_formatter(lambda v: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(_formatter(lambda v: ""))
+
+
+def _draw_batch(ax: Any, data: pd.DataFrame, limits: Limits) -> str:
+    sns = _seaborn()
+    variants = sorted(data["variant"].unique())
+    colors = dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
+    sns.lineplot(data=data, x="batch", y="bandwidth_bytes_per_s", hue="variant", palette=colors, marker="o",
+                 ax=ax, linewidth=1.2)  # fmt: skip
+    if limits.peak_dram_bandwidth:
+        ax.axhline(limits.peak_dram_bandwidth, color="0.3", linestyle="--", linewidth=1,
+                   label=f"DRAM peak ({limits.peak_dram_source})")  # fmt: skip
+    _log2_axis(ax, data["batch"])
+    T = ", ".join(f"{t:,}" for t in sorted(data["T"].unique()))
+    ax.set(xlabel=f"sequences decoded together (T = {T} each)", ylabel="decode bandwidth [TB/s]")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(_formatter(lambda v: f"{v / 1e12:g}"))
+    _legend_outside(ax)
+    return "Decode bandwidth vs batch"
+
+
+def _draw_paged(ax: Any, data: pd.DataFrame, limits: Limits) -> str:
+    sns = _seaborn()
+    shown = data.assign(context=data["T"].map(lambda t: f"T = {t:,}"))
+    style = "batch" if shown["batch"].nunique() > 1 else None
+    sns.lineplot(data=shown, x="page_size", y="fraction_of_contiguous", hue="context", style=style,
+                 palette="colorblind", marker="o", ax=ax, linewidth=1.2)  # fmt: skip
+    ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1, label="contiguous attention")
+    _log2_axis(ax, data["page_size"])
+    ax.set(xlabel="page size [tokens]", ylabel="paged / contiguous decode bandwidth")
+    ax.set_ylim(min(0.8, float(data["fraction_of_contiguous"].min()) * 0.95), 1.05)
+    ax.yaxis.set_major_formatter(_formatter(lambda v: f"{v * 100:g} %"))
+    _legend_outside(ax)
+    return "Paged attention vs page size"
+
+
 def _formatter(text: Callable[[float], str]) -> Any:
     from matplotlib.ticker import FuncFormatter
 
@@ -513,5 +591,15 @@ _RECIPES: dict[str, tuple[Callable[[pd.DataFrame, Limits], pd.DataFrame], Callab
         bandwidth_data,
         _draw_bandwidth,
         "decode effective_bandwidth or ncu dram_bytes rows and a DRAM peak",
+    ),
+    "decode_bandwidth_vs_batch": (
+        batch_data,
+        _draw_batch,
+        "bench decode effective_bandwidth rows of one variant at two or more batch sizes (sweep batch_paged)",
+    ),
+    "paged_vs_page_size": (
+        lambda df, _l: paged_data(df),
+        _draw_paged,
+        "bench decode effective_bandwidth rows of paged and of contiguous attention at the same point",
     ),
 }
