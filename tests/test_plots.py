@@ -120,7 +120,8 @@ def test_roofline_leaves_out_a_kernel_without_fp32_fmas_and_still_draws(frame, t
     only_zero = zeroed[(zeroed.profiler != "ncu") | (zeroed.phase == "prefill")]
     assert plots.figure_data(only_zero, "roofline").empty
     paths = plots.write_figures(only_zero, tmp_path, formats=("png",))
-    assert (tmp_path / "roofline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(paths) == 2 * len(plots.FIGURES)
+    assert (tmp_path / "roofline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(paths) == 2 * len(plots.FIGURES)
 
 
 def test_ceilings_are_parameters_then_config_then_data(frame):
