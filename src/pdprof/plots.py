@@ -501,11 +501,8 @@ def _draw_bandwidth(ax: Any, data: pd.DataFrame, limits: Limits) -> str:
         style = "-" if measured == sources["bench"] else ":"
         ax.plot(line["T"], line["fraction"], color=colors[variant], linewidth=1, linestyle=style)
     floor = 10 ** math.floor(math.log10(data["fraction"][data["fraction"] > 0].min() / 2))
-    ax.set(xscale="log", yscale="log", ylim=(floor, max(1.0, float(data["fraction"].max()) * 1.2)))
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted(data["T"].unique()))
-    ax.xaxis.set_major_formatter(_formatter(lambda v: f"{v:,.0f}"))
-    ax.xaxis.set_minor_formatter(_formatter(lambda v: ""))
+    ax.set(yscale="log", ylim=(floor, max(1.0, float(data["fraction"].max()) * 1.2)))
+    _log2_axis(ax, data["T"])
     ax.yaxis.set_major_formatter(_formatter(lambda v: f"{v * 100:g} %"))
     ax.set(xlabel="context length T [tokens]", ylabel=f"fraction of the {limits.peak_dram_source} DRAM peak")
     _legend_outside(ax)
@@ -513,6 +510,7 @@ def _draw_bandwidth(ax: Any, data: pd.DataFrame, limits: Limits) -> str:
 
 
 def _log2_axis(ax: Any, values: pd.Series) -> None:
+    """x on a log2 scale, a tick at each of *values*, labelled in full."""
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(values.unique()))
     ax.xaxis.set_major_formatter(_formatter(lambda v: f"{v:,.0f}"))
