@@ -8,15 +8,15 @@ from the files.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from bundles import CAPTURES, checks_by_id, points, tidy_rows
 
-from pdprof import dataset, plots, validate
+from pdprof import plots
 from pdprof.config import Point
 
-BUNDLE = Path(__file__).resolve().parents[1] / "captures" / "nvidia-h200-batch_paged"
-POINTS = sorted(path.name for path in (BUNDLE / "runs").iterdir())
+BUNDLE = CAPTURES / "nvidia-h200-batch_paged"
+POINTS = points(BUNDLE)
 SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8, "iters_fma": 256}
 
 
@@ -26,10 +26,13 @@ def rate(variant: str, T: int, batch: int = 1, page_size: int = 0) -> float:
 
 
 @pytest.fixture(scope="module")
-def checks() -> dict[str, dict]:
-    rows = dataset.tidy_runs(BUNDLE, POINTS, BUNDLE.name, timelines=True)
-    calibration = json.loads((BUNDLE / "calibration.json").read_text())
-    return {check["id"]: check for check in validate.validate(rows, calibration=calibration)["checks"]}
+def rows():
+    return tidy_rows(BUNDLE)
+
+
+@pytest.fixture(scope="module")
+def checks(rows) -> dict[str, dict]:
+    return checks_by_id(BUNDLE, rows)
 
 
 def test_every_point_ran_its_batch_and_page_size_and_matched_its_float64_reference():
@@ -61,8 +64,7 @@ def test_every_decode_variant_is_bandwidth_bound_per_kernel(checks):
         assert checks[f"decode_memory_bound[{variant}]"]["status"] == "PASS"
 
 
-def test_the_batch_and_page_size_figures_plot_the_bench_numbers(checks):
-    rows = dataset.tidy_runs(BUNDLE, POINTS, BUNDLE.name, timelines=True)
+def test_the_batch_and_page_size_figures_plot_the_bench_numbers(rows):
     batch = plots.figure_data(rows, "decode_bandwidth_vs_batch")
     assert sorted(zip(batch["variant"], batch["batch"], strict=True)) == [
         (variant, size) for variant in ("attention", "kv_stream") for size in (1, 4, 16)

@@ -7,14 +7,11 @@ run; what benchmarks/NOTES.md (v4) states about attention is asserted here from 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from bundles import CAPTURES, checks_by_id, tidy_rows
 
-from pdprof import dataset, validate
-
-BUNDLE = Path(__file__).resolve().parents[1] / "captures" / "nvidia-h200-kernels"
-POINTS = sorted(path.name for path in (BUNDLE / "runs").iterdir())
+BUNDLE = CAPTURES / "nvidia-h200-kernels"
 
 
 def bench(variant: str, T: int) -> dict:
@@ -23,9 +20,7 @@ def bench(variant: str, T: int) -> dict:
 
 @pytest.fixture(scope="module")
 def checks() -> dict[str, dict]:
-    rows = dataset.tidy_runs(BUNDLE, POINTS, BUNDLE.name, timelines=True)
-    calibration = json.loads((BUNDLE / "calibration.json").read_text())
-    return {check["id"]: check for check in validate.validate(rows, calibration=calibration)["checks"]}
+    return checks_by_id(BUNDLE, tidy_rows(BUNDLE))
 
 
 def test_bf16_attention_ran_on_the_tensor_cores_and_fp8_on_the_cuda_cores():

@@ -7,14 +7,14 @@ Nsight Systems in the pipeline; parse and validation run on its raw outputs as o
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from bundles import CAPTURES, checks_by_id, points, tidy_rows
 
-from pdprof import dataset, plots, validate
+from pdprof import plots
 
-BUNDLE = Path(__file__).resolve().parents[1] / "captures" / "nvidia-h200-prefill_gemm"
-POINTS = sorted(path.name for path in (BUNDLE / "runs").iterdir())
+BUNDLE = CAPTURES / "nvidia-h200-prefill_gemm"
+POINTS = points(BUNDLE)
 CALIBRATION = json.loads((BUNDLE / "calibration.json").read_text())
 
 
@@ -24,7 +24,7 @@ def bench(point: str) -> dict:
 
 @pytest.fixture(scope="module")
 def rows():
-    return dataset.tidy_runs(BUNDLE, POINTS, BUNDLE.name, timelines=True)
+    return tidy_rows(BUNDLE)
 
 
 def test_gemm_ran_in_the_cupy_runner_at_over_90_percent_of_the_square_gemm_rate():
@@ -40,7 +40,7 @@ def test_gemm_ran_in_the_cupy_runner_at_over_90_percent_of_the_square_gemm_rate(
 def test_ncu_profiled_cublas_and_validation_finds_it_compute_bound(rows):
     kernels = set(rows[(rows.profiler == "ncu") & (rows.variant == "gemm")]["kernel"])
     assert kernels and all(kernel.startswith("nvjet_sm90") for kernel in kernels)  # cuBLAS's Hopper GEMMs
-    checks = {check["id"]: check for check in validate.validate(rows, calibration=CALIBRATION)["checks"]}
+    checks = checks_by_id(BUNDLE, rows)
     assert checks["prefill_compute_bound[gemm]"]["status"] == "PASS"
     assert checks["prefill_compute_bound[gemm]"]["measured"] > 2
     assert set(rows[(rows.profiler == "nsys") & (rows.variant == "gemm")]["phase"]) == {"prefill"}

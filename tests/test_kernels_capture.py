@@ -10,19 +10,17 @@ import json
 from pathlib import Path
 
 import pytest
+from bundles import CAPTURES, checks_by_id, points, tidy_rows
 
-from pdprof import dataset, validate, variants
+from pdprof import dataset, variants
 
-BUNDLE = Path(__file__).resolve().parents[1] / "captures" / "nvidia-h100-80gb-hbm3-kernels"
-POINTS = sorted(path.name for path in (BUNDLE / "runs").iterdir())
+BUNDLE = CAPTURES / "nvidia-h100-80gb-hbm3-kernels"
+POINTS = points(BUNDLE)
 
 
 @pytest.fixture(scope="module")
 def checks() -> dict[str, dict]:
-    rows = dataset.tidy_runs(BUNDLE, POINTS, BUNDLE.name, timelines=True)
-    calibration = json.loads((BUNDLE / "calibration.json").read_text())
-    result = validate.validate(rows, calibration=calibration)
-    return {check["id"]: check for check in result["checks"]}
+    return checks_by_id(BUNDLE, tidy_rows(BUNDLE))
 
 
 def bench(point: str) -> dict:
