@@ -126,6 +126,158 @@ __device__ inline void prefetch_tile_to_l2(const uint16_t* K, const uint16_t* V,
 #endif
 }
 
+// Where row n (0..7) of a tile's 8-row half lies. The layered kernel reads K and V from
+// global memory in order; the persistent kernel (attention_persistent.h) reads them from
+// shared memory in TMA's 128-byte swizzle, where this order keeps every 8-lane phase of
+// its loads on distinct banks: the two rows of a K load differ in bit 2, the four rows of
+// a V load in bits 1 and 2 (the tile's math is the same for any order of its rows).
+struct RowsInOrder {
+  __device__ static constexpr int at(int n) { return n; }
+};
+struct RowsForSwizzle {
+  __device__ static constexpr int at(int n) { return ((n ^ (n >> 2)) & 1) << 2 | (n & 2) | ((n >> 2) & 1); }
+};
+
+// The A operand of the scores for query head g (rows g + 8 are padding) at the head-dim
+// positions of this thread's K chunks, pre-scaled by log2(e)/sqrt(d) for exp2, from q in
+// shared memory.
+template <int kG, int kD>
+__device__ inline void load_query_operand(const float4* q_block, int g, int tq, float score_scale,
+                                          SplitBf16x2 (&qa)[kD / 16], SplitBf16x2 (&qb)[kD / 16]) {
+#pragma unroll
+  for (int j = 0; j < kD / 16; ++j) {
+    const float4 x = g < kG ? q_block[(g * kD + 8 * (4 * (j / 2) + tq) + 4 * (j % 2)) / 4] : float4{};
+    qa[j] = split_bf16x2(x.x * score_scale, x.y * score_scale);
+    qb[j] = split_bf16x2(x.z * score_scale, x.w * score_scale);
+  }
+}
+
+// One warp's running softmax state over the rows it has scanned: acc = outᵀ (head dim x
+// query heads, in mma C fragments), the running maximum of query head g, and this lane's
+// share of its running sum.
+template <int kD>
+struct AttentionState {
+  float acc[kD / 16][4];
+  float running_max, running_sum;
+  __device__ AttentionState() : running_max(-INFINITY), running_sum(0.f) {
+#pragma unroll
+    for (int mt = 0; mt < kD / 16; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.f;
+  }
+};
+
+// Scores, online softmax and P·V of one 16-row tile; rows from rows_left on are past the
+// sequence end (masked). Order: where row n of each 8-row half lies (RowsInOrder, RowsForSwizzle).
+template <int kG, int kD, class Order>
+__device__ inline void attend_tile(const AttentionTile<kD>& tile, const SplitBf16x2 (&qa)[kD / 16],
+                                   const SplitBf16x2 (&qb)[kD / 16], int rows_left, int g, int tq,
+                                   AttentionState<kD>& state) {
+  constexpr int kMTiles = kD / 16;
+  // Scores S[head g][row 8 nt + 2 tq + e] in s[nt][e] (e = 2, 3: padding heads).
+  // Four independent accumulators per n-tile (q's hi and lo parts, even and odd k-steps):
+  // chains of d / 32 mma instead of d / 8, so the scores wait little on mma latency.
+  float s[2][4] = {}, partial_scores[2][3][4] = {};
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+    for (int j = 0; j < kD / 16; ++j) {
+      const uint32_t b0 = word_of(tile.k[nt][j / 2], 2 * (j % 2)), b1 = word_of(tile.k[nt][j / 2], 2 * (j % 2) + 1);
+      mma_bf16(j % 2 ? partial_scores[nt][0] : s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
+      mma_bf16(partial_scores[nt][1 + j % 2], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
+    }
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[nt][e] += (partial_scores[nt][0][e] + partial_scores[nt][1][e]) + partial_scores[nt][2][e];
+  float tile_max = -INFINITY;
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      if (8 * nt + Order::at(2 * tq + e) >= rows_left) s[nt][e] = -INFINITY;  // masked: past the sequence end
+      tile_max = fmaxf(tile_max, s[nt][e]);
+    }
+  tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 1, 32));
+  tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 2, 32));
+  const float new_max = fmaxf(state.running_max, tile_max);
+  const float reference = new_max == -INFINITY ? 0.f : new_max;
+  const float rescale = exp2f(state.running_max - reference);
+  state.running_max = new_max;
+  float p[2][2];
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) p[nt][e] = g < kG ? exp2f(s[nt][e] - reference) : 0.f;
+  state.running_sum = fmaf(state.running_sum, rescale, (p[0][0] + p[0][1]) + (p[1][0] + p[1][1]));
+  // acc holds query heads 2 tq and 2 tq + 1, whose rescale lives in lanes 8 tq and 8 tq + 4.
+  const float rescale_even = __shfl_sync(0xffffffffu, rescale, 8 * tq);
+  const float rescale_odd = __shfl_sync(0xffffffffu, rescale, 8 * tq + 4);
+  // B operand of P·V: rows 2 tq, 2 tq + 1 (b0) and 8 + 2 tq, 9 + 2 tq (b1) of query head g.
+  const SplitBf16x2 p0 = split_bf16x2(p[0][0], p[0][1]), p1 = split_bf16x2(p[1][0], p[1][1]);
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt) {
+    float(&acc)[4] = state.acc[mt];
+    acc[0] *= rescale_even;
+    acc[1] *= rescale_odd;
+    acc[2] *= rescale_even;
+    acc[3] *= rescale_odd;
+    // Word mt of this thread's V chunks holds dims 8 (g + 8 (mt / 4)) + 2 (mt % 4) (low half) and + 1.
+    const uint32_t r0 = word_of(tile.v[0][mt / 4], mt % 4), r1 = word_of(tile.v[1][mt / 4], mt % 4);
+    const uint32_t r2 = word_of(tile.v[2][mt / 4], mt % 4), r3 = word_of(tile.v[3][mt / 4], mt % 4);
+    const uint32_t a0 = __byte_perm(r0, r1, 0x5410), a1 = __byte_perm(r0, r1, 0x7632);
+    const uint32_t a2 = __byte_perm(r2, r3, 0x5410), a3 = __byte_perm(r2, r3, 0x7632);
+    mma_bf16(acc, a0, a1, a2, a3, p0.hi, p1.hi);
+    mma_bf16(acc, a0, a1, a2, a3, p0.lo, p1.lo);
+  }
+}
+
+// Shared memory where a block's kAttentionMmaWarps scanning warps meet to merge.
+template <int kG, int kD>
+struct WarpPartials {
+  float max[kAttentionMmaWarps][kG], sum[kAttentionMmaWarps][kG];
+  float acc[kAttentionMmaWarps][kG][kD];
+};
+
+// The scanning warps merge their states into split `split`'s partial (acc[d], max, sum) of
+// the pair's kG query heads; `sync` is a barrier over exactly those warps.
+template <int kG, int kD, class Sync>
+__device__ inline void write_split_partial(AttentionState<kD>& state, WarpPartials<kG, kD>& shared, int pair,
+                                           int split, int splits, float* partial_acc, float* partial_max_sum,
+                                           Sync sync) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, tq = lane % 4;
+  state.running_sum += lane_shfl_xor(state.running_sum, 1, 32);
+  state.running_sum += lane_shfl_xor(state.running_sum, 2, 32);
+  if (tq == 0 && g < kG) {
+    shared.max[warp][g] = state.running_max;
+    shared.sum[warp][g] = state.running_sum;
+  }
+#pragma unroll
+  for (int mt = 0; mt < kD / 16; ++mt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int h = 2 * tq + e % 2, dim = 8 * (g + 8 * (mt / 4)) + 2 * (mt % 4) + e / 2;
+      if (h < kG) shared.acc[warp][h][dim] = state.acc[mt][e];
+    }
+  sync();
+  for (int at = threadIdx.x; at < kG * kD; at += kAttentionMmaThreads) {
+    const int h = at / kD, dim = at % kD;
+    float top = -INFINITY;
+    for (int w = 0; w < kAttentionMmaWarps; ++w) top = fmaxf(top, shared.max[w][h]);
+    const float reference = top == -INFINITY ? 0.f : top;
+    float sum = 0.f, total = 0.f;
+    for (int w = 0; w < kAttentionMmaWarps; ++w) {
+      const float weight = exp2f(shared.max[w][h] - reference);
+      sum = fmaf(weight, shared.acc[w][h][dim], sum);
+      total = fmaf(weight, shared.sum[w][h], total);
+    }
+    const size_t slot = (static_cast<size_t>(pair) * kG + h) * splits + split;
+    partial_acc[slot * kD + dim] = sum;
+    if (dim == 0) {
+      partial_max_sum[2 * slot] = top;
+      partial_max_sum[2 * slot + 1] = total;
+    }
+  }
+}
+
 // Block (split, (sequence, kv_head) pair), kAttentionMmaThreads threads: warp w scans tiles
 // w, w + warps, ... of the split. Same arguments and partial layout as decode_attention_kernel
 // (d == kD), K/V contiguous or paged (KvLayout).
@@ -141,9 +293,7 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   static_assert(kG >= 1 && kG <= 8, "a KV head's query heads fill at most the 8 columns of P·V");
   static_assert(kD == 64 || kD == 128, "head dim 64 or 128");
   using Tile = AttentionTile<kD>;
-  constexpr int kMTiles = kD / 16;
-  __shared__ float warp_max[kAttentionMmaWarps][kG], warp_sum[kAttentionMmaWarps][kG];
-  __shared__ float warp_acc[kAttentionMmaWarps][kG][kD];
+  __shared__ WarpPartials<kG, kD> warp_partials;
   __shared__ float4 q_block[kG * kD / 4];
   (void)d;
   const int head = blockIdx.y, split = blockIdx.x, splits = gridDim.x;
@@ -168,121 +318,24 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   // few lines every split of a KV head reads an L2 hot spot (up to 7 us per layer on an H200).
   for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_head + 4 * i);
   __syncthreads();
-  // A operand of the scores: query head g (rows g + 8 are padding), the head-dim
-  // positions of this thread's K chunks; pre-scaled by log2(e)/sqrt(d) for exp2.
   SplitBf16x2 qa[kD / 16], qb[kD / 16];
-#pragma unroll
-  for (int j = 0; j < kD / 16; ++j) {
-    const float4 x = g < kG ? q_block[(g * kD + 8 * (4 * (j / 2) + tq) + 4 * (j % 2)) / 4] : float4{};
-    qa[j] = split_bf16x2(x.x * score_scale, x.y * score_scale);
-    qb[j] = split_bf16x2(x.z * score_scale, x.w * score_scale);
-  }
-  float acc[kMTiles][4];
-#pragma unroll
-  for (int mt = 0; mt < kMTiles; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.f;
-  float running_max = -INFINITY, running_sum = 0.f;  // query head g; running_sum is this lane's share
-
+  load_query_operand<kG, kD>(q_block, g, tq, score_scale, qa, qb);
+  AttentionState<kD> state;
   for (; row0 < t_end; row0 += stride) {
     Tile next;
     load_attention_tile<kD>(K, V, rows, row0 + stride, t_end, g, tq, next);
-    // Scores S[head g][row 8 nt + 2 tq + e] in s[nt][e] (e = 2, 3: padding heads).
-    // Four independent accumulators per n-tile (q's hi and lo parts, even and odd k-steps):
-    // chains of d / 32 mma instead of d / 8, so the scores wait little on mma latency.
-    float s[2][4] = {}, partial_scores[2][3][4] = {};
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-      for (int j = 0; j < kD / 16; ++j) {
-        const uint32_t b0 = word_of(tile.k[nt][j / 2], 2 * (j % 2)), b1 = word_of(tile.k[nt][j / 2], 2 * (j % 2) + 1);
-        mma_bf16(j % 2 ? partial_scores[nt][0] : s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
-        mma_bf16(partial_scores[nt][1 + j % 2], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
-      }
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[nt][e] += (partial_scores[nt][0][e] + partial_scores[nt][1][e]) + partial_scores[nt][2][e];
-    float tile_max = -INFINITY;
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        if (row0 + 8 * nt + 2 * tq + e >= t_end) s[nt][e] = -INFINITY;  // masked: past the sequence end
-        tile_max = fmaxf(tile_max, s[nt][e]);
-      }
-    tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 1, 32));
-    tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 2, 32));
-    const float new_max = fmaxf(running_max, tile_max);
-    const float reference = new_max == -INFINITY ? 0.f : new_max;
-    const float rescale = exp2f(running_max - reference);
-    running_max = new_max;
-    float p[2][2];
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) p[nt][e] = g < kG ? exp2f(s[nt][e] - reference) : 0.f;
-    running_sum = fmaf(running_sum, rescale, (p[0][0] + p[0][1]) + (p[1][0] + p[1][1]));
-    // acc holds query heads 2 tq and 2 tq + 1, whose rescale lives in lanes 8 tq and 8 tq + 4.
-    const float rescale_even = __shfl_sync(0xffffffffu, rescale, 8 * tq);
-    const float rescale_odd = __shfl_sync(0xffffffffu, rescale, 8 * tq + 4);
-    // B operand of P·V: rows 2 tq, 2 tq + 1 (b0) and 8 + 2 tq, 9 + 2 tq (b1) of query head g.
-    const SplitBf16x2 p0 = split_bf16x2(p[0][0], p[0][1]), p1 = split_bf16x2(p[1][0], p[1][1]);
-#pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt) {
-      acc[mt][0] *= rescale_even;
-      acc[mt][1] *= rescale_odd;
-      acc[mt][2] *= rescale_even;
-      acc[mt][3] *= rescale_odd;
-      // Word mt of this thread's V chunks holds dims 8 (g + 8 (mt / 4)) + 2 (mt % 4) (low half) and + 1.
-      const uint32_t r0 = word_of(tile.v[0][mt / 4], mt % 4), r1 = word_of(tile.v[1][mt / 4], mt % 4);
-      const uint32_t r2 = word_of(tile.v[2][mt / 4], mt % 4), r3 = word_of(tile.v[3][mt / 4], mt % 4);
-      const uint32_t a0 = __byte_perm(r0, r1, 0x5410), a1 = __byte_perm(r0, r1, 0x7632);
-      const uint32_t a2 = __byte_perm(r2, r3, 0x5410), a3 = __byte_perm(r2, r3, 0x7632);
-      mma_bf16(acc[mt], a0, a1, a2, a3, p0.hi, p1.hi);
-      mma_bf16(acc[mt], a0, a1, a2, a3, p0.lo, p1.lo);
-    }
+    attend_tile<kG, kD, RowsInOrder>(tile, qa, qb, t_end - row0, g, tq, state);
     tile = next;
   }
   // The next layer's blocks start only now: started with this layer, their loads slowed its
   // scan and merge (benchmarks/NOTES.md, v5).
   griddep_launch_dependents();
 
-  // The block's warps merge into this split's partial.
-  running_sum += lane_shfl_xor(running_sum, 1, 32);
-  running_sum += lane_shfl_xor(running_sum, 2, 32);
-  if (tq == 0 && g < kG) {
-    warp_max[warp][g] = running_max;
-    warp_sum[warp][g] = running_sum;
-  }
-#pragma unroll
-  for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int h = 2 * tq + e % 2, dim = 8 * (g + 8 * (mt / 4)) + 2 * (mt % 4) + e / 2;
-      if (h < kG) warp_acc[warp][h][dim] = acc[mt][e];
-    }
-  __syncthreads();
-  for (int at = threadIdx.x; at < kG * kD; at += blockDim.x) {
-    const int h = at / kD, dim = at % kD;
-    float top = -INFINITY;
-    for (int w = 0; w < kAttentionMmaWarps; ++w) top = fmaxf(top, warp_max[w][h]);
-    const float reference = top == -INFINITY ? 0.f : top;
-    float sum = 0.f, total = 0.f;
-    for (int w = 0; w < kAttentionMmaWarps; ++w) {
-      const float weight = exp2f(warp_max[w][h] - reference);
-      sum = fmaf(weight, warp_acc[w][h][dim], sum);
-      total = fmaf(weight, warp_sum[w][h], total);
-    }
-    const size_t slot = (static_cast<size_t>(head) * kG + h) * splits + split;
-    partial_acc[slot * kD + dim] = sum;
-    if (dim == 0) {
-      partial_max_sum[2 * slot] = top;
-      partial_max_sum[2 * slot + 1] = total;
-    }
-  }
+  write_split_partial<kG, kD>(state, warp_partials, head, split, splits, partial_acc, partial_max_sum, BlockSync{});
   if (!last_block_of_head(arrivals, head, splits)) return;
   const size_t first = static_cast<size_t>(head) * kG * splits;
   merge_attention_splits<kG>(partial_acc + first * kD, partial_max_sum + 2 * first, splits, kD,
-                             out + static_cast<size_t>(head) * kG * kD);
+                             out + static_cast<size_t>(head) * kG * kD, kAttentionMmaThreads);
   if (threadIdx.x == 0) arrivals[head] = 0;  // ready for the next layer's launch
 #endif
 }

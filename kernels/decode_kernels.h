@@ -83,27 +83,34 @@ __device__ inline SplitGeometry split_geometry(int elements, int T, int d, int t
   return g;
 }
 
+// A barrier over the threads that take part in a merge: the whole block here; the
+// persistent attention kernel's scanning warps only (attention_persistent.h).
+struct BlockSync {
+  __device__ void operator()() const { __syncthreads(); }
+};
+
 // Count this block in; true for the last block of its KV head, which then sees
 // every other block's partials. CUDA: after the barrier, thread 0's acquire-release add
 // publishes the whole block's writes (as CUTLASS's semaphores do) and, for the last
 // block, acquires everyone's: one fence at GPU scope instead of a sequentially
 // consistent __threadfence() in every warp.
-__device__ inline bool last_block_of_head(unsigned* arrivals, int head, int splits) {
+template <class Sync = BlockSync>
+__device__ inline bool last_block_of_head(unsigned* arrivals, int head, int splits, Sync sync = {}) {
   __shared__ bool last;
 #if defined(PDPROF_HIP)
   __threadfence();
-  __syncthreads();
+  sync();
   if (threadIdx.x == 0) last = atomicAdd(&arrivals[head], 1u) == static_cast<unsigned>(splits - 1);
-  __syncthreads();
+  sync();
   if (last) __threadfence();
 #else
-  __syncthreads();
+  sync();
   if (threadIdx.x == 0) {
     unsigned before;
     asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(before) : "l"(arrivals + head) : "memory");
     last = before == static_cast<unsigned>(splits - 1);
   }
-  __syncthreads();
+  sync();
 #endif
   return last;
 }
@@ -246,12 +253,13 @@ decode_kv_stream_kernel(const typename F::Storage* __restrict__ K,
 // summed when the maximum grows (as the kernels do over rows), with kBatch splits' loads
 // in flight at a time: the merge runs while the rest of the GPU waits for this layer to
 // end. Fixed order over splits: the result does not depend on which block came last.
-// `acc` and `max_sum` point at the KV head's first split slot.
+// `acc` and `max_sum` point at the KV head's first split slot; threads 0 .. threads - 1 take part.
 template <int kG>
-__device__ void merge_attention_splits(const float* acc, const float* max_sum, int splits, int d, float* out) {
+__device__ void merge_attention_splits(const float* acc, const float* max_sum, int splits, int d, float* out,
+                                       int threads) {
   constexpr int kBatch = 16;
   const int quads = d / 4;
-  for (int at = threadIdx.x; at < kG * quads; at += blockDim.x) {
+  for (int at = threadIdx.x; at < kG * quads; at += threads) {
     const int h = at / quads, dim = 4 * (at % quads);
     const float* slots = max_sum + 2 * static_cast<size_t>(h) * splits;
     const float* partial = acc + static_cast<size_t>(h) * splits * d + dim;
@@ -403,6 +411,6 @@ decode_attention_kernel(const typename F::Storage* __restrict__ K,
   if (!last_block_of_head(arrivals, head, splits)) return;
   const size_t first = static_cast<size_t>(head) * kG * splits;
   merge_attention_splits<kG>(partial_acc + first * d, partial_max_sum + 2 * first, splits, d,
-                             out + static_cast<size_t>(head) * kG * d);
+                             out + static_cast<size_t>(head) * kG * d, blockDim.x);
   if (threadIdx.x == 0) arrivals[head] = 0;
 }

@@ -13,6 +13,7 @@
 // reference before anything is timed: a wrong kernel exits 4 and is never timed.
 #include "gpu_compat.h"
 #include "attention_mma.h"
+#include "attention_persistent.h"
 #include "decode_kernels.h"
 #include "prefill_kernels.h"
 #include "seed_kernels.h"
@@ -27,6 +28,9 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+#if !defined(PDPROF_HIP)
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
+#endif
 
 namespace {
 
@@ -43,6 +47,7 @@ struct Params {
   int repeats = 10;     // timed repetitions of each phase
   int profile_layers = 1;  // layers launched inside the profiler range (--mode profile)
   bool layer_overlap = true;  // programmatic dependent launch between layers (sm_90+)
+  bool persistent = true;  // attention: one persistent launch per step where it runs (attention_persistent.h)
   unsigned seed = 1234;
   std::string variant = "seed";
   std::string mode = "time";  // time | profile
@@ -136,7 +141,7 @@ void launch_layer_kernel(bool overlap, void (*kernel)(Params...), dim3 grid, int
                "usage: prefill_decode_bench [--variant NAME] [--L N] [--H N] [--heads N]\n"
                "         [--kv-heads N] [--T N] [--iters-fma N] [--warmup N] [--repeats N]\n"
                "         [--mode time|profile] [--profile-layers N] [--seed N]\n"
-               "         [--layer-overlap on|off] [--batch N] [--page-size N]\n"
+               "         [--layer-overlap on|off] [--persistent on|off] [--batch N] [--page-size N]\n"
                "variants: %s\n",
                msg.c_str(), known_variants().c_str());
   std::exit(2);
@@ -148,6 +153,12 @@ int parse_positive(const char* flag, const char* text) {
   if (end == text || *end != '\0' || v <= 0 || v > (1L << 30))
     usage_error(std::string(flag) + " needs a positive integer, got '" + text + "'");
   return static_cast<int>(v);
+}
+
+bool parse_switch(const char* flag, const char* text) {
+  if (std::strcmp(text, "on") != 0 && std::strcmp(text, "off") != 0)
+    usage_error(std::string(flag) + " must be 'on' or 'off', got '" + text + "'");
+  return std::strcmp(text, "on") == 0;
 }
 
 const Variant* find_variant(const std::string& name) {
@@ -186,11 +197,8 @@ Params parse_args(int argc, char** argv) {
     else if (flag == "--seed") p.seed = static_cast<unsigned>(parse_positive("--seed", value));
     else if (flag == "--variant") p.variant = value;
     else if (flag == "--mode") p.mode = value;
-    else if (flag == "--layer-overlap") {
-      if (std::strcmp(value, "on") != 0 && std::strcmp(value, "off") != 0)
-        usage_error(std::string("--layer-overlap must be 'on' or 'off', got '") + value + "'");
-      p.layer_overlap = std::strcmp(value, "on") == 0;
-    }
+    else if (flag == "--layer-overlap") p.layer_overlap = parse_switch("--layer-overlap", value);
+    else if (flag == "--persistent") p.persistent = parse_switch("--persistent", value);
     else usage_error("unknown flag " + flag);
   }
   const Variant* variant = find_variant(p.variant);
@@ -392,6 +400,38 @@ struct Prefill {
 // Decode: the seed's strided fp32 scan of one shared K/V, or the optimized kernels
 // over a distinct K/V per layer ([L][kv_head][T][d]) in bf16 or fp8.
 
+#if !defined(PDPROF_HIP)
+// A [rows][d] bf16 matrix as TMA reads it: boxes of 64 dims (128 bytes, the swizzle span)
+// by box_rows rows, 128-byte swizzle (attention_persistent.h). The encoder is the driver's,
+// reached through the runtime: nothing links libcuda.
+CUtensorMap bf16_rows_map(const void* base, size_t rows, int d, int box_rows) {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* function = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    GPU_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &function, 12000, cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || function == nullptr) {
+      std::fprintf(stderr, "error: the driver has no cuTensorMapEncodeTiled (CUDA 12 or newer needed); run with "
+                   "--persistent off\n");
+      std::exit(3);
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(function);
+  }();
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(d), rows};
+  const cuuint64_t row_stride[1] = {static_cast<cuuint64_t>(d) * sizeof(uint16_t)};
+  const cuuint32_t box[2] = {kSwizzleSpanDims, static_cast<cuuint32_t>(box_rows)}, element_strides[2] = {1, 1};
+  CUtensorMap map;
+  const CUresult status = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, row_stride,
+                                 box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (status != CUDA_SUCCESS) {
+    std::fprintf(stderr, "error: cuTensorMapEncodeTiled failed (CUresult %d) for %zu rows of %d dims\n",
+                 static_cast<int>(status), rows, d);
+    std::exit(3);
+  }
+  return map;
+}
+#endif
+
 struct Decode {
   DecodeKernel kernel;
   const Params& p;
@@ -401,7 +441,9 @@ struct Decode {
   double flops_per_layer = 0;
   int splits = 1, tokens_per_split = 0;
   bool uses_tensor_cores = false;  // attention on the tensor cores (attention_mma.h)
+  bool persistent = false;  // attention in one persistent launch per step (attention_persistent.h)
   std::function<void(int, gpuStream_t)> launch_layer;
+  std::function<void(int, gpuStream_t)> launch_step;  // layers 0 .. n - 1 of a step
   std::function<double()> reference_error;
   std::vector<void*> allocations;
   std::vector<float> seed_K, seed_V, seed_q;  // host copies of the seed's inputs
@@ -410,12 +452,17 @@ struct Decode {
   int pages_per_sequence = 0;
   std::vector<int> page_table;  // [sequence][page of the sequence] -> page of the pool
 
-  // mma_capable: compute capability 8.0 or newer (mma.sync on bf16).
-  Decode(const Variant& v, const Params& params, int sm_count, bool overlap, bool mma_capable)
+  // cuda_major: the CUDA compute capability's major version, 0 under HIP (mma.sync on bf16
+  // from 8, TMA from 9).
+  Decode(const Variant& v, const Params& params, int sm_count, bool overlap, int cuda_major)
       : kernel(v.decode), p(params), d(params.H / params.heads), paged(v.paged) {
     if (kernel == DecodeKernel::seed) setup_seed();
-    else if (std::strcmp(v.kv_format, "fp8_e4m3") == 0) setup_fast<Fp8E4M3>(sm_count, overlap, mma_capable);
-    else setup_fast<Bf16>(sm_count, overlap, mma_capable);
+    else if (std::strcmp(v.kv_format, "fp8_e4m3") == 0) setup_fast<Fp8E4M3>(sm_count, overlap, cuda_major);
+    else setup_fast<Bf16>(sm_count, overlap, cuda_major);
+    if (!launch_step)
+      launch_step = [this](int layers, gpuStream_t stream) {
+        for (int l = 0; l < layers; ++l) launch_layer(l, stream);
+      };
   }
   ~Decode() { for (void* ptr : allocations) (void)gpuFree(ptr); }
 
@@ -471,7 +518,7 @@ struct Decode {
   }
 
   template <class F>
-  void setup_fast(int sm_count, bool overlap, bool mma_capable) {
+  void setup_fast(int sm_count, bool overlap, int cuda_major) {
     using S = typename F::Storage;
     const bool attention = kernel == DecodeKernel::attention;
     const int group = p.heads / p.kv_heads, pairs = p.batch * p.kv_heads;
@@ -510,50 +557,58 @@ struct Decode {
     distinct_bytes = bytes_per_step = 2 * static_cast<size_t>(pairs) * p.T * d * sizeof(S) * p.L;
     flops_per_layer = p.batch * (attention ? 4.0 * p.heads * p.T * d : 3.0 * p.kv_heads * p.T * d);
 
-    // Enough splits of T that every SM is full in one wave (kv_stream: each split at
-    // least kStreamSplitBytes); a split is a whole number of the kernel's row passes.
-    const AttentionKernel<F> attention_kernel = attention ? attention_kernel_for<F>(group, d, mma_capable) : nullptr;
-    const StreamKernel<F> stream_kernel =
-        paged ? decode_kv_stream_kernel<F, kUnrollStream, true> : decode_kv_stream_kernel<F, kUnrollStream, false>;
-    const int threads = uses_tensor_cores ? kAttentionMmaThreads : kDecodeThreads;
-    int granule = 0, blocks_per_sm = 0;
-    if (uses_tensor_cores) {
-      granule = kAttentionMmaGranule;
-    } else {
-      const int lanes = d / (attention ? elements_in<F, AttentionLoad<F>>() : elements_in<F, StreamLoad<F>>());
-      granule = kDecodeThreads / lanes * (attention ? kUnrollAttention : kUnrollStream);
-    }
-    if (attention)
-      GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, attention_kernel, threads, 0));
-    else
-      GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, stream_kernel, kDecodeThreads, 0));
-    const int wanted = std::min(kMaxSplits, std::max(1, sm_count * std::max(1, blocks_per_sm) / pairs));
-    const int least_tokens = uses_tensor_cores ? kAttentionSplitRows
-                             : attention       ? 1
-                                               : static_cast<int>(kStreamSplitBytes / (2 * d * sizeof(S)));
-    tokens_per_split = div_up(std::max(div_up(p.T, wanted), least_tokens), granule) * granule;
-    splits = div_up(p.T, tokens_per_split);
-    float* partial = allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * d);
-    float* partial_max_sum = allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * 2);
-    unsigned* arrivals = allocate<unsigned>(pairs);
-    GPU_CHECK(gpuMemset(arrivals, 0, pairs * sizeof(unsigned)));
-    const dim3 grid(splits, pairs);
+    const AttentionKernel<F> attention_kernel = attention ? attention_kernel_for<F>(group, d, cuda_major >= 8) : nullptr;
     const float score_scale = static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(d)));
-    const int T = p.T, dim = d, tps = tokens_per_split, per_sequence = pages_per_sequence, kv_heads = p.kv_heads;
+    const int T = p.T, dim = d;
     const size_t out_layer = out_per_layer;
-    launch_layer = [=](int layer, gpuStream_t stream) {
-      const S* Kl = K + kv_per_layer * layer;
-      const S* Vl = V + kv_per_layer * layer;
-      const float* ql = q + out_layer * layer;
-      float* ol = out + out_layer * layer;
+    persistent = uses_tensor_cores && cuda_major >= 9 && p.persistent;
+#if !defined(PDPROF_HIP)
+    if constexpr (std::is_same<F, Bf16>::value)
+      if (persistent) setup_persistent(K, V, q, kv_per_layer, device_page_table, page_shift, sm_count, score_scale);
+#endif
+    if (!persistent) {
+      // Enough splits of T that every SM is full in one wave (kv_stream: each split at
+      // least kStreamSplitBytes); a split is a whole number of the kernel's row passes.
+      const StreamKernel<F> stream_kernel =
+          paged ? decode_kv_stream_kernel<F, kUnrollStream, true> : decode_kv_stream_kernel<F, kUnrollStream, false>;
+      const int threads = uses_tensor_cores ? kAttentionMmaThreads : kDecodeThreads;
+      int granule = 0, blocks_per_sm = 0;
+      if (uses_tensor_cores) {
+        granule = kAttentionMmaGranule;
+      } else {
+        const int lanes = d / (attention ? elements_in<F, AttentionLoad<F>>() : elements_in<F, StreamLoad<F>>());
+        granule = kDecodeThreads / lanes * (attention ? kUnrollAttention : kUnrollStream);
+      }
       if (attention)
-        launch_layer_kernel(overlap, attention_kernel, grid, threads, stream, Kl, Vl, ql, partial, partial_max_sum,
-                            arrivals, ol, T, dim, tps, score_scale, device_page_table, page_shift, per_sequence,
-                            kv_heads);
+        GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, attention_kernel, threads, 0));
       else
-        launch_layer_kernel(overlap, stream_kernel, grid, kDecodeThreads, stream, Kl, Vl, ql, partial, arrivals, ol,
-                            T, dim, tps, device_page_table, page_shift, per_sequence, kv_heads);
-    };
+        GPU_CHECK(gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, stream_kernel, kDecodeThreads, 0));
+      const int wanted = std::min(kMaxSplits, std::max(1, sm_count * std::max(1, blocks_per_sm) / pairs));
+      const int least_tokens = uses_tensor_cores ? kAttentionSplitRows
+                               : attention       ? 1
+                                                 : static_cast<int>(kStreamSplitBytes / (2 * d * sizeof(S)));
+      tokens_per_split = div_up(std::max(div_up(p.T, wanted), least_tokens), granule) * granule;
+      splits = div_up(p.T, tokens_per_split);
+      float* partial = allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * d);
+      float* partial_max_sum = allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * 2);
+      unsigned* arrivals = allocate<unsigned>(pairs);
+      GPU_CHECK(gpuMemset(arrivals, 0, pairs * sizeof(unsigned)));
+      const dim3 grid(splits, pairs);
+      const int tps = tokens_per_split, per_sequence = pages_per_sequence, kv_heads = p.kv_heads;
+      launch_layer = [=](int layer, gpuStream_t stream) {
+        const S* Kl = K + kv_per_layer * layer;
+        const S* Vl = V + kv_per_layer * layer;
+        const float* ql = q + out_layer * layer;
+        float* ol = out + out_layer * layer;
+        if (attention)
+          launch_layer_kernel(overlap, attention_kernel, grid, threads, stream, Kl, Vl, ql, partial, partial_max_sum,
+                              arrivals, ol, T, dim, tps, score_scale, device_page_table, page_shift, per_sequence,
+                              kv_heads);
+        else
+          launch_layer_kernel(overlap, stream_kernel, grid, kDecodeThreads, stream, Kl, Vl, ql, partial, arrivals, ol,
+                              T, dim, tps, device_page_table, page_shift, per_sequence, kv_heads);
+      };
+    }
     // float64 reference of the first and the last layer, for the first and the last
     // sequence of the batch (every layer and sequence has its own inputs).
     reference_error = [=]() {
@@ -604,6 +659,89 @@ struct Decode {
       return relative_error(checked, ref);
     };
   }
+
+#if !defined(PDPROF_HIP)
+  // attention_persistent.h: one cooperative launch per step, one block per SM, whose K/V
+  // stages fill the shared memory the block has left.
+  void setup_persistent(const uint16_t* K, const uint16_t* V, const float* q, size_t kv_per_layer,
+                        const int* device_page_table, int page_shift, int sm_count, float score_scale) {
+    const int group = p.heads / p.kv_heads, pairs = p.batch * p.kv_heads;
+    const PersistentKernel kernel_fn = d == 64 ? persistent_kernel_for<64>(group) : persistent_kernel_for<128>(group);
+    const size_t rows_per_layer = kv_per_layer / d;
+    if (rows_per_layer * p.L > static_cast<size_t>(INT32_MAX)) {
+      std::fprintf(stderr, "error: %zu K rows exceed TMA's int32 row coordinates; lower --T, --L or --batch, or run "
+                   "with --persistent off\n", rows_per_layer * p.L);
+      std::exit(2);
+    }
+    cudaFuncAttributes attributes;
+    GPU_CHECK(cudaFuncGetAttributes(&attributes, kernel_fn));
+    int device = 0, shared_optin = 0;
+    GPU_CHECK(cudaGetDevice(&device));
+    GPU_CHECK(cudaDeviceGetAttribute(&shared_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    const int stage_bytes = 2 * kPersistentStageRows * d * static_cast<int>(sizeof(uint16_t));
+    const int stages = std::min(kPersistentMaxStages,
+                                (shared_optin - static_cast<int>(attributes.sharedSizeBytes) - 1024) / stage_bytes);
+    const size_t ring_bytes = static_cast<size_t>(stages) * stage_bytes + 1024;  // + the ring's 1 KiB alignment
+    if (stages >= 2)
+      GPU_CHECK(cudaFuncSetAttribute(kernel_fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(ring_bytes)));
+    int blocks_per_sm = 0;
+    if (stages >= 2)
+      GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel_fn, kPersistentThreads, ring_bytes));
+    if (stages < 2 || blocks_per_sm < 1) {
+      std::fprintf(stderr, "error: the persistent attention kernel does not fit an SM (%d B of shared memory per "
+                   "block); run with --persistent off\n", shared_optin);
+      std::exit(3);
+    }
+    // About one item (a pair's split) per block and layer, whole stages each.
+    tokens_per_split = div_up(div_up(p.T, std::max(1, sm_count / pairs)), kPersistentStageRows) * kPersistentStageRows;
+    splits = div_up(p.T, tokens_per_split);
+    unsigned* arrivals = allocate<unsigned>(pairs);
+    unsigned* merged = allocate<unsigned>(1);
+    GPU_CHECK(gpuMemset(arrivals, 0, pairs * sizeof(unsigned)));
+    // A page holds a power of two of rows, at least 8: boxes never cross a page.
+    const int box_rows = paged ? std::min(kPersistentStageRows, p.page_size) : kPersistentStageRows;
+    const CUtensorMap K_map = bf16_rows_map(K, rows_per_layer * p.L, d, box_rows);
+    const CUtensorMap V_map = bf16_rows_map(V, rows_per_layer * p.L, d, box_rows);
+    const PersistentAttentionArgs args{q, allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * d),
+                                       allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * 2), arrivals,
+                                       merged, out, device_page_table, page_shift, pages_per_sequence, p.kv_heads,
+                                       p.T, p.L, pairs, splits, tokens_per_split, stages,
+                                       static_cast<int>(rows_per_layer), box_rows, out_per_layer, score_scale};
+    launch_step = [=](int layers, gpuStream_t stream) {
+      PersistentAttentionArgs step = args;
+      step.layers = layers;
+      GPU_CHECK(cudaMemsetAsync(merged, 0, sizeof(unsigned), stream));
+      // Cooperative: the launch fails rather than leave a block waiting on one that cannot start.
+      cudaLaunchAttribute attribute{};
+      attribute.id = cudaLaunchAttributeCooperative;
+      attribute.val.cooperative = 1;
+      cudaLaunchConfig_t config{};
+      config.gridDim = dim3(sm_count);
+      config.blockDim = dim3(kPersistentThreads);
+      config.dynamicSmemBytes = ring_bytes;
+      config.stream = stream;
+      config.attrs = &attribute;
+      config.numAttrs = 1;
+      GPU_CHECK(cudaLaunchKernelEx(&config, kernel_fn, K_map, V_map, step));
+    };
+  }
+
+  using PersistentKernel = void (*)(CUtensorMap, CUtensorMap, PersistentAttentionArgs);
+  template <int kD>
+  PersistentKernel persistent_kernel_for(int group) const {
+    if (paged) return persistent_kernel_for<kD, true>(group);
+    return persistent_kernel_for<kD, false>(group);
+  }
+  template <int kD, bool kPaged>
+  static PersistentKernel persistent_kernel_for(int group) {
+    switch (group) {
+      case 1: return decode_attention_persistent_kernel<1, kD, kPaged>;
+      case 2: return decode_attention_persistent_kernel<2, kD, kPaged>;
+      case 4: return decode_attention_persistent_kernel<4, kD, kPaged>;
+      default: return decode_attention_persistent_kernel<8, kD, kPaged>;
+    }
+  }
+#endif
 
   template <class F>
   using AttentionKernel = void (*)(const typename F::Storage*, const typename F::Storage*, const float*, float*,
@@ -662,7 +800,7 @@ struct GraphedSteps {
   void capture(int layers, const Decode& decode, gpuStream_t stream) {
     gpuGraph_t graph;
     GPU_CHECK(gpuStreamBeginCapture(stream, gpuStreamCaptureModeThreadLocal));
-    for (int l = 0; l < layers; ++l) decode.launch_layer(l, stream);
+    decode.launch_step(layers, stream);
     GPU_CHECK(gpuStreamEndCapture(stream, &graph));
     GPU_CHECK(gpuGraphInstantiate(&by_layers[layers], graph));
     GPU_CHECK(gpuGraphDestroy(graph));
@@ -730,14 +868,14 @@ int main(int argc, char** argv) {
   // Programmatic dependent launch exists from compute capability 9.0 (Hopper) on.
   const bool layer_overlap = p.layer_overlap && std::strcmp(PDPROF_BACKEND, "cuda") == 0 && prop.major >= 9;
   if (has_decode) decode_phase = std::make_unique<Decode>(variant, p, prop.multiProcessorCount, layer_overlap,
-                                                          std::strcmp(PDPROF_BACKEND, "cuda") == 0 && prop.major >= 8);
+                                                          std::strcmp(PDPROF_BACKEND, "cuda") == 0 ? prop.major : 0);
 
   auto prefill_step = [&](int layers) {
     for (int l = 0; l < layers; ++l) prefill_phase->launch(stream);
   };
   auto decode_step = [&](int layers) {
     if (variant.graph) return graphs.launch(layers, stream);
-    for (int l = 0; l < layers; ++l) decode_phase->launch_layer(l, stream);
+    decode_phase->launch_step(layers, stream);
   };
   if (variant.graph) {
     graphs.capture(p.L, *decode_phase, stream);
@@ -868,12 +1006,12 @@ int main(int argc, char** argv) {
         "\"decode\":{\"ms_median\":%.6f,\"ms_min\":%.6f,\"ms_max\":%.6f,\"ms_all\":%s,"
         "\"warmup_ms_all\":%s,\"tokens_per_s\":%.3f,\"kv_bytes_per_step\":%.0f,"
         "\"kv_distinct_bytes\":%.0f,\"bytes_per_s\":%.6e,\"kernel_flops\":%.0f,"
-        "\"splits\":%d,\"tokens_per_split\":%d,\"tensor_cores\":%s}}",
+        "\"splits\":%d,\"tokens_per_split\":%d,\"tensor_cores\":%s,\"persistent\":%s}}",
         decode.median, decode.min, decode.max, json_list(decode.all).c_str(),
         json_list(decode_warmup_ms).c_str(), 1e3 / decode.median, bytes,
         static_cast<double>(decode_phase->distinct_bytes), bytes / (decode.median / 1e3),
         decode_phase->flops_per_layer * p.L, decode_phase->splits, decode_phase->tokens_per_split,
-        decode_phase->uses_tensor_cores ? "true" : "false");
+        decode_phase->uses_tensor_cores ? "true" : "false", decode_phase->persistent ? "true" : "false");
   } else {
     line += "\"decode\":null}";
   }

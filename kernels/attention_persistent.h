@@ -1,0 +1,249 @@
+// GQA decode attention for every layer of a step in one persistent launch (CUDA, sm_90 and
+// newer; bf16 K/V, head dim 64 or 128; nvcc only: the host builds TMA descriptors).
+//
+// The layered kernel (attention_mma.h) waits, in every layer, for the previous layer to end
+// before its scan can use q, and only a few tiles per warp can be in flight while it waits:
+// about 5 us per layer run with DRAM mostly idle (benchmarks/NOTES.md, v5). Here one block
+// per SM stays resident for all layers and splits the work between warps:
+//  - a producer warp streams the block's K/V tiles, layer after layer, into a ring of
+//    shared-memory stages with TMA (cp.async.bulk.tensor, 128-byte swizzle). It needs no q,
+//    so it runs ahead of the scan as far as the ring allows (about 200 KiB per SM, 26 MiB
+//    on an H100 or H200): the next layer's K/V stream in while this layer is merged;
+//  - kAttentionMmaWarps scanning warps wait for layer l's q (every KV head of layer l - 1
+//    merged: a counter, released by the last block of each head), then run the tensor-core
+//    tile math of attention_mma.h on the stages, merge as the layered kernel does, and free
+//    each stage for the producer.
+// A block's work items, (sequence, KV head, split of T) per layer, come in layer order; every
+// item waits only on items of earlier layers, and the launch is cooperative (every block
+// resident), so no block waits on one that cannot run.
+#pragma once
+
+#include "attention_mma.h"
+
+#if !defined(PDPROF_HIP) && !defined(__CUDACC_RTC__)
+#include <cuda.h>  // CUtensorMap
+
+constexpr int kPersistentThreads = kAttentionMmaThreads + 32;  // scanning warps, then the producer warp
+// Rows per stage: one 16-row tile for each scanning warp.
+constexpr int kPersistentStageRows = kAttentionMmaWarps * kAttentionTileRows;
+constexpr int kPersistentMaxStages = 16;
+// A TMA box row: 64 bf16 dims, the span of the 128-byte swizzle.
+constexpr int kSwizzleSpanDims = 64, kSwizzleSpanBytes = 128;
+
+// Everything the kernel needs besides the TMA descriptors of K and V, which describe each
+// as one [rows][d] bf16 matrix over all layers (rows_per_layer rows per layer).
+struct PersistentAttentionArgs {
+  const float* q;  // [layer][sequence][head][d]
+  float* partial_acc;
+  float* partial_max_sum;
+  unsigned* arrivals;  // per (sequence, KV head) pair
+  unsigned* merged;  // pairs merged since the launch; the host zeroes it before each launch
+  float* out;  // [layer][sequence][head][d]
+  const int* page_table;  // nullptr: contiguous
+  int page_shift, pages_per_sequence, kv_heads;
+  int T, layers, pairs, splits, tokens_per_split, stages;
+  int rows_per_layer, box_rows;  // rows of K (V) per layer; rows per TMA box
+  size_t out_per_layer;
+  float score_scale;
+};
+
+__device__ inline uint32_t shared_address(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+
+__device__ inline void mbarrier_init(uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(count) : "memory");
+}
+__device__ inline void mbarrier_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(shared_address(bar)) : "memory");
+}
+__device__ inline void mbarrier_arrive_expect_tx(uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes)
+               : "memory");
+}
+// Until the phase of the given parity has completed.
+__device__ inline void mbarrier_wait(uint64_t* bar, unsigned parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT;\n"
+      "}\n" ::"r"(shared_address(bar)),
+      "r"(parity)
+      : "memory");
+}
+// Box (dim, row) of a 2-D tensor into shared memory; its bytes complete a transaction on bar.
+__device__ inline void tma_load_box(void* destination, const CUtensorMap& map, int dim, int row, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::
+          "r"(shared_address(destination)),
+      "l"(&map), "r"(dim), "r"(row), "r"(shared_address(bar))
+      : "memory");
+}
+__device__ inline unsigned load_acquire(const unsigned* p) {
+  unsigned value;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(value) : "l"(p) : "memory");
+  return value;
+}
+__device__ inline void add_release(unsigned* p, unsigned value) {
+  asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(value) : "memory");
+}
+
+// The scanning warps' own barrier (the producer warp never joins it).
+struct ScanWarpsSync {
+  __device__ void operator()() const { asm volatile("bar.sync 1, %0;" ::"n"(kAttentionMmaThreads) : "memory"); }
+};
+
+// The block's work items in the order both roles walk them: item i of layer l (pair i /
+// splits, split i % splits) belongs to block (l * items + i) % gridDim.x, so the blocks left
+// without an item in one layer change from layer to layer.
+template <class Visit>
+__device__ inline void for_each_item(const PersistentAttentionArgs& a, Visit visit) {
+  const int items = a.pairs * a.splits, blocks = gridDim.x;
+  for (int layer = 0; layer < a.layers; ++layer) {
+    const int first = static_cast<int>(((blockIdx.x - static_cast<long long>(layer) * items) % blocks + blocks) % blocks);
+    for (int item = first; item < items; item += blocks) {
+      const int split = item % a.splits, t_begin = split * a.tokens_per_split;
+      visit(layer, item / a.splits, split, t_begin, min(a.T, t_begin + a.tokens_per_split));
+    }
+  }
+}
+
+// A ring position: stage index and the parity of its current fill.
+struct RingPosition {
+  int stage = 0;
+  unsigned parity = 0;
+  __device__ void advance(int stages) {
+    if (++stage == stages) {
+      stage = 0;
+      parity ^= 1u;
+    }
+  }
+};
+
+template <int kG, int kD, bool kPaged>
+__global__ void __launch_bounds__(kPersistentThreads, 1)
+decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, const __grid_constant__ CUtensorMap V_map,
+                                   const PersistentAttentionArgs a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // launched on compute capability 9.0+ only
+  static_assert(kG >= 1 && kG <= 8, "a KV head's query heads fill at most the 8 columns of P·V");
+  static_assert(kD == 64 || kD == 128, "head dim 64 or 128");
+  constexpr int kSpans = kD / kSwizzleSpanDims;
+  constexpr int kSpanBytes = kPersistentStageRows * kSwizzleSpanBytes;  // one span of a stage's rows
+  constexpr int kStageBytes = 2 * kSpans * kSpanBytes;  // K's spans, then V's
+  __shared__ uint64_t filled[kPersistentMaxStages], emptied[kPersistentMaxStages];
+  __shared__ WarpPartials<kG, kD> warp_partials;
+  __shared__ float4 q_block[kG * kD / 4];
+  extern __shared__ unsigned char dynamic_shared[];
+  // The swizzle repeats every 1024 bytes and TMA applies it by shared-memory address: the
+  // ring starts on such a boundary (the host allocates 1 KiB extra).
+  unsigned char* ring = dynamic_shared + ((1024 - shared_address(dynamic_shared) % 1024) % 1024);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < a.stages; ++s) {
+      mbarrier_init(&filled[s], 1);  // the producer's expect_tx arrival, then the TMA bytes
+      mbarrier_init(&emptied[s], kAttentionMmaWarps);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warp == kAttentionMmaWarps) {  // producer
+    if (lane != 0) return;
+    RingPosition at;
+    for_each_item(a, [&](int layer, int pair, int, int t_begin, int t_end) {
+      const int sequence = pair / a.kv_heads, kv_head = pair % a.kv_heads;
+      const int layer_row = layer * a.rows_per_layer;
+      for (int t = t_begin; t < t_end; t += kPersistentStageRows) {
+        mbarrier_wait(&emptied[at.stage], at.parity ^ 1u);
+        mbarrier_arrive_expect_tx(&filled[at.stage], kStageBytes);
+        unsigned char* stage = ring + at.stage * kStageBytes;
+        for (int r = 0; r < kPersistentStageRows; r += a.box_rows) {
+          int row;
+          if (kPaged) {
+            // Rows past the sequence's last page are masked: any page of the pool will do.
+            const int page_index = min((t + r) >> a.page_shift, a.pages_per_sequence - 1);
+            const int page = __ldg(a.page_table + static_cast<size_t>(sequence) * a.pages_per_sequence + page_index);
+            row = ((page * a.kv_heads + kv_head) << a.page_shift) + ((t + r) & ((1 << a.page_shift) - 1));
+          } else {
+            row = pair * a.T + t + r;  // past the tensor's end TMA writes zeros
+          }
+          for (int span = 0; span < kSpans; ++span) {
+            unsigned char* box = stage + span * kSpanBytes + r * kSwizzleSpanBytes;
+            tma_load_box(box, K_map, span * kSwizzleSpanDims, layer_row + row, &filled[at.stage]);
+            tma_load_box(box + kSpans * kSpanBytes, V_map, span * kSwizzleSpanDims, layer_row + row,
+                         &filled[at.stage]);
+          }
+        }
+        at.advance(a.stages);
+      }
+    });
+    return;
+  }
+
+  // Scanning warps.
+  const int g = lane / 4, tq = lane % 4;
+  RingPosition at;
+  for_each_item(a, [&](int layer, int pair, int split, int t_begin, int t_end) {
+    const float* q_pair = a.q + a.out_per_layer * layer + static_cast<size_t>(pair) * kG * kD;
+    if (warp == 0 && lane * 32 < kG * kD) prefetch_line_to_l2(q_pair + lane * 32);
+    // Layer l's q exists once every pair of layer l - 1 is merged.
+    if (threadIdx.x == 0) {
+      const unsigned ready = static_cast<unsigned>(layer) * a.pairs;
+      while (load_acquire(a.merged) < ready) {
+      }
+    }
+    ScanWarpsSync{}();
+    for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_pair + 4 * i);
+    ScanWarpsSync{}();
+    SplitBf16x2 qa[kD / 16], qb[kD / 16];
+    load_query_operand<kG, kD>(q_block, g, tq, a.score_scale, qa, qb);
+    AttentionState<kD> state;
+    for (int t = t_begin; t < t_end; t += kPersistentStageRows) {
+      mbarrier_wait(&filled[at.stage], at.parity);
+      const int tile_first = kAttentionTileRows * warp, rows_left = t_end - t - tile_first;
+      if (rows_left > 0) {
+        // This thread's K chunks and V rows (AttentionTile) at their swizzled places.
+        const unsigned char* k_spans = ring + at.stage * kStageBytes;
+        const unsigned char* v_spans = k_spans + kSpans * kSpanBytes;
+        AttentionTile<kD> tile;
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt) {
+          const int row = tile_first + 8 * nt + RowsForSwizzle::at(g);
+#pragma unroll
+          for (int i = 0; i < AttentionTile<kD>::kKChunks; ++i) {
+            const int chunk = 4 * i + tq;
+            tile.k[nt][i] = *reinterpret_cast<const uint4*>(k_spans + (chunk / 8) * kSpanBytes + row * kSwizzleSpanBytes +
+                                                            (((chunk % 8) ^ (row % 8)) << 4));
+          }
+        }
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const int row = tile_first + (r / 2) * 8 + RowsForSwizzle::at(2 * tq + r % 2);
+#pragma unroll
+          for (int j = 0; j < AttentionTile<kD>::kVChunks; ++j)
+            tile.v[r][j] =
+                *reinterpret_cast<const uint4*>(v_spans + j * kSpanBytes + row * kSwizzleSpanBytes + ((g ^ (row % 8)) << 4));
+        }
+        attend_tile<kG, kD, RowsForSwizzle>(tile, qa, qb, rows_left, g, tq, state);
+      }
+      __syncwarp();
+      if (lane == 0) mbarrier_arrive(&emptied[at.stage]);
+      at.advance(a.stages);
+    }
+    write_split_partial<kG, kD>(state, warp_partials, pair, split, a.splits, a.partial_acc, a.partial_max_sum,
+                                ScanWarpsSync{});
+    if (!last_block_of_head(a.arrivals, pair, a.splits, ScanWarpsSync{})) return;
+    const size_t first = static_cast<size_t>(pair) * kG * a.splits;
+    merge_attention_splits<kG>(a.partial_acc + first * kD, a.partial_max_sum + 2 * first, a.splits, kD,
+                               a.out + a.out_per_layer * layer + static_cast<size_t>(pair) * kG * kD,
+                               kAttentionMmaThreads);
+    ScanWarpsSync{}();  // every thread's share of the output is written
+    if (threadIdx.x == 0) {
+      a.arrivals[pair] = 0;  // ready for the pair's next layer
+      add_release(a.merged, 1);
+    }
+  });
+#endif
+}
+
+#endif  // !PDPROF_HIP && !__CUDACC_RTC__
