@@ -7,8 +7,8 @@
 // per SM stays resident for all layers and splits the work between warps:
 //  - a producer warp streams the block's K/V tiles, layer after layer, into a ring of
 //    shared-memory stages with TMA (cp.async.bulk.tensor, 128-byte swizzle). It needs no q,
-//    so it runs ahead of the scan as far as the ring allows (about 200 KiB per SM, 26 MiB
-//    on an H100 or H200): the next layer's K/V stream in while this layer is merged;
+//    so it runs ahead of the scan as far as the ring allows (192 KiB per SM, 24 MiB over an
+//    H100's or H200's 132 SMs): the next layer's K/V stream in while this layer is merged;
 //  - kAttentionMmaWarps scanning warps wait for layer l's q (every KV head of layer l - 1
 //    merged: a counter, released by the last block of each head), then run the tensor-core
 //    tile math of attention_mma.h on the stages, merge as the layered kernel does, and free
@@ -27,6 +27,25 @@ constexpr int kPersistentThreads = kAttentionMmaThreads + 32;  // scanning warps
 // Rows per stage: one 16-row tile for each scanning warp.
 constexpr int kPersistentStageRows = kAttentionMmaWarps * kAttentionTileRows;
 constexpr int kPersistentMaxStages = 16;
+// Rows per TMA box of a contiguous cache (a whole stage, or less: -DPDPROF_PERSISTENT_BOX_ROWS=N).
+#ifndef PDPROF_PERSISTENT_BOX_ROWS
+#define PDPROF_PERSISTENT_BOX_ROWS 64
+#endif
+constexpr int kPersistentBoxRows = PDPROF_PERSISTENT_BOX_ROWS;
+static_assert(kPersistentStageRows % kPersistentBoxRows == 0 && kPersistentBoxRows % 8 == 0,
+              "a stage holds whole boxes of 8n rows");
+// Stages the producer lets be in flight (issued, not landed): for the item being scanned, and
+// ahead of it. Loads in flight delay the GPU-scope release of a split's arrival: with the
+// whole ring in flight (25 MiB on an H200) it took 3.6 us instead of 1.5, so the next items'
+// stages stream with fewer in flight (-DPDPROF_PERSISTENT_IN_FLIGHT=N, ..._AHEAD=N).
+#ifndef PDPROF_PERSISTENT_IN_FLIGHT
+#define PDPROF_PERSISTENT_IN_FLIGHT 2
+#endif
+#ifndef PDPROF_PERSISTENT_IN_FLIGHT_AHEAD
+#define PDPROF_PERSISTENT_IN_FLIGHT_AHEAD 1
+#endif
+constexpr int kPersistentInFlight = PDPROF_PERSISTENT_IN_FLIGHT;
+constexpr int kPersistentInFlightAhead = PDPROF_PERSISTENT_IN_FLIGHT_AHEAD;
 // A TMA box row: 64 bf16 dims, the span of the 128-byte swizzle.
 constexpr int kSwizzleSpanDims = 64, kSwizzleSpanBytes = 128;
 
@@ -133,6 +152,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
   __shared__ uint64_t filled[kPersistentMaxStages], emptied[kPersistentMaxStages];
   __shared__ WarpPartials<kG, kD> warp_partials;
   __shared__ float4 q_block[kG * kD / 4];
+  __shared__ int scanned_items;  // items the scanning warps have started, for the producer's pace
   extern __shared__ unsigned char dynamic_shared[];
   // The swizzle repeats every 1024 bytes and TMA applies it by shared-memory address: the
   // ring starts on such a boundary (the host allocates 1 KiB extra).
@@ -144,17 +164,27 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
       mbarrier_init(&emptied[s], kAttentionMmaWarps);
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    scanned_items = 0;
   }
   __syncthreads();
 
   if (warp == kAttentionMmaWarps) {  // producer
     if (lane != 0) return;
-    RingPosition at;
+    RingPosition at, landing;  // the next stage to fill; the oldest fill that may not have landed
+    int in_flight = 0, items = 0;
     for_each_item(a, [&](int layer, int pair, int, int t_begin, int t_end) {
+      ++items;
       const int sequence = pair / a.kv_heads, kv_head = pair % a.kv_heads;
       const int layer_row = layer * a.rows_per_layer;
       for (int t = t_begin; t < t_end; t += kPersistentStageRows) {
         mbarrier_wait(&emptied[at.stage], at.parity ^ 1u);
+        const bool ahead = items > *static_cast<volatile int*>(&scanned_items);
+        const int window = ahead ? kPersistentInFlightAhead : kPersistentInFlight;
+        for (; in_flight >= min(window, a.stages); --in_flight) {
+          mbarrier_wait(&filled[landing.stage], landing.parity);
+          landing.advance(a.stages);
+        }
+        ++in_flight;
         mbarrier_arrive_expect_tx(&filled[at.stage], kStageBytes);
         unsigned char* stage = ring + at.stage * kStageBytes;
         for (int r = 0; r < kPersistentStageRows; r += a.box_rows) {
@@ -192,6 +222,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
       while (load_acquire(a.merged) < ready) {
       }
     }
+    if (threadIdx.x == 0) ++*static_cast<volatile int*>(&scanned_items);
     ScanWarpsSync{}();
     for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_pair + 4 * i);
     ScanWarpsSync{}();

@@ -693,13 +693,14 @@ struct Decode {
       std::exit(3);
     }
     // About one item (a pair's split) per block and layer, whole stages each.
+    // (Two per block and layer measured slower: a block's second item waits on its first's merge.)
     tokens_per_split = div_up(div_up(p.T, std::max(1, sm_count / pairs)), kPersistentStageRows) * kPersistentStageRows;
     splits = div_up(p.T, tokens_per_split);
     unsigned* arrivals = allocate<unsigned>(pairs);
     unsigned* merged = allocate<unsigned>(1);
     GPU_CHECK(gpuMemset(arrivals, 0, pairs * sizeof(unsigned)));
     // A page holds a power of two of rows, at least 8: boxes never cross a page.
-    const int box_rows = paged ? std::min(kPersistentStageRows, p.page_size) : kPersistentStageRows;
+    const int box_rows = paged ? std::min(kPersistentBoxRows, p.page_size) : kPersistentBoxRows;
     const CUtensorMap K_map = bf16_rows_map(K, rows_per_layer * p.L, d, box_rows);
     const CUtensorMap V_map = bf16_rows_map(V, rows_per_layer * p.L, d, box_rows);
     const PersistentAttentionArgs args{q, allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * d),
