@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pdprof import build, config, cupy_bench, parse, run, variants
+from pdprof import build, config, cupy_bench, gpu, parse, run, variants
 from pdprof.profilers import ncu
 
 pytestmark = pytest.mark.gpu
@@ -24,8 +24,6 @@ SMALL = config.Point("seed", 2, 1024, 8, 2, 512, 64)
 
 @pytest.fixture(scope="module")
 def bench_binary(tmp_path_factory) -> Path:
-    from pdprof import gpu
-
     if not gpu.nvidia_gpus() or shutil.which("nvcc") is None:
         pytest.skip("no NVIDIA GPU with nvcc here")
     out = tmp_path_factory.mktemp("bin") / "prefill_decode_bench"
@@ -71,12 +69,14 @@ def test_every_variant_matches_its_float64_reference(bench_binary, tmp_path, var
 def test_attention_matches_the_reference_for_every_head_dim_and_group(
     bench_binary, tmp_path, variant, H, heads, kv_heads
 ):
-    # bf16 runs on the tensor cores (attention_mma.h) from compute capability 8.0; fp8 on the CUDA cores.
+    # bf16 runs on the tensor cores (attention_mma.h) from compute capability 8.0, in one
+    # persistent launch per step from 9.0 (attention_persistent.h); fp8 on the CUDA cores.
     point = config.Point(variant, 2, H, heads, kv_heads, 777, 64)
     result = run.run_bench(bench_binary, point, tmp_path / "bench.json", warmup=1, repeats=3, timeout_s=120)
     assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
-    ampere_or_newer = int(result["device"]["compute_capability"].split(".")[0]) >= 8
-    assert result["decode"]["tensor_cores"] is (variant == "attention" and ampere_or_newer)
+    major = int(result["device"]["compute_capability"].split(".")[0])
+    assert result["decode"]["tensor_cores"] is (variant == "attention" and major >= 8)
+    assert result["decode"]["persistent"] is (variant == "attention" and major >= 9)
     assert result["decode"]["tokens_per_split"] % (64 if result["decode"]["tensor_cores"] else 1) == 0
 
 
@@ -108,11 +108,31 @@ def test_batches_and_pages_match_the_reference(bench_binary, tmp_path, variant, 
     assert result["decode"]["kv_bytes_per_step"] == 4 * batch * 2 * 2 * 1000 * 128 * 2
 
 
+@pytest.mark.parametrize("persistent", ["on", "off"])
+@pytest.mark.parametrize(
+    ("variant", "L", "batch", "page_size"),
+    [("attention", 8, 1, 0), ("attention", 3, 3, 0), ("paged", 3, 2, 8), ("paged", 3, 1, 128)],
+)
+def test_persistent_and_per_layer_attention_both_match_the_reference(
+    bench_binary, tmp_path, variant, L, batch, page_size, persistent
+):
+    # One launch for all layers waits, per layer, on a counter the previous layer's merges
+    # release; T = 1000 ends inside a ring stage and, with 128-token pages, inside a page.
+    point = config.Point(variant, L, 1024, 8, 2, 1000, 64, batch=batch, page_size=page_size)
+    flags = ("--persistent", persistent)
+    result = run.run_bench(bench_binary, point, tmp_path / "bench.json", 1, 3, 120, bench_flags=flags)
+    assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
+    assert result["checks"]["decode_output_finite"] is True
+    hopper_or_newer = int(result["device"]["compute_capability"].split(".")[0]) >= 9
+    assert result["decode"]["persistent"] is (persistent == "on" and hopper_or_newer)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--T", "-1"], "--T needs a positive integer"),
         (["--layer-overlap", "maybe"], "--layer-overlap must be"),
+        (["--persistent", "yes"], "--persistent must be 'on' or 'off'"),
         (["--variant", "paged", "--page-size", "24"], "--page-size must be a power of two from 8 to 4096"),
         (["--variant", "kv_stream", "--page-size", "16"], "--page-size applies to variant paged only"),
         (["--variant", "seed", "--batch", "2"], "--batch applies to the optimized decode variants"),
@@ -142,9 +162,28 @@ def test_ncu_profiles_exactly_the_profiler_range(bench_binary, tmp_path):
     assert {"duration", "sm_throughput", "dram_throughput", "dram_bytes"} <= canonical
 
 
+def test_ncu_profiles_the_persistent_attention_once_per_step(bench_binary, tmp_path):
+    if shutil.which("ncu") is None:
+        pytest.skip("ncu not installed")
+    settings = {
+        "metrics": ["gpu__time_duration.sum", "dram__throughput.avg.pct_of_peak_sustained_elapsed"],
+        "clock_control": "none", "cache_control": "all", "profile_layers": 3,
+    }  # fmt: skip
+    point = config.Point("attention", 4, 1024, 8, 2, 4096, 64)
+    ncu.profile(bench_binary, point, tmp_path, settings, warmup=2, timeout_s=300)
+    frame = parse.parse_file(tmp_path / "ncu_raw.csv")
+    launches = frame.groupby("kernel_short")["launch"].nunique().to_dict()
+    hopper_or_newer = int(gpu.nvidia_gpus()[0].compute_capability.split(".")[0]) >= 9
+    # the profiled range's 3 layers: one persistent launch on Hopper, one launch per layer before it
+    expected = (
+        {"decode_attention_persistent_kernel": 1} if hopper_or_newer else {"decode_attention_mma_kernel": 3}
+    )
+    assert launches == expected
+
+
 def test_calibration_measures_ceilings_of_this_gpu():
     pytest.importorskip("cupy")
-    from pdprof import calibrate, gpu
+    from pdprof import calibrate
 
     if not gpu.nvidia_gpus():
         pytest.skip("no NVIDIA GPU (nvidia-smi found none)")
