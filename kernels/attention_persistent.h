@@ -177,6 +177,22 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
       const int sequence = pair / a.kv_heads, kv_head = pair % a.kv_heads;
       const int layer_row = layer * a.rows_per_layer;
       for (int t = t_begin; t < t_end; t += kPersistentStageRows) {
+        // The stage's first row of each box. A paged cache's page ids are all asked for here,
+        // before the waits: one by one, between the copies, they cost a round trip per box.
+        int box_row[kPersistentStageRows / 8];
+#pragma unroll
+        for (int b = 0; b < kPersistentStageRows / 8; ++b) {
+          const int r = t + b * a.box_rows;
+          if (b * a.box_rows >= kPersistentStageRows) break;
+          if (kPaged) {
+            // Rows past the sequence's last page are masked: any page of the pool will do.
+            const int page_index = min(r >> a.page_shift, a.pages_per_sequence - 1);
+            const int page = __ldg(a.page_table + static_cast<size_t>(sequence) * a.pages_per_sequence + page_index);
+            box_row[b] = ((page * a.kv_heads + kv_head) << a.page_shift) + (r & ((1 << a.page_shift) - 1));
+          } else {
+            box_row[b] = pair * a.T + r;  // past the tensor's end TMA writes zeros
+          }
+        }
         mbarrier_wait(&emptied[at.stage], at.parity ^ 1u);
         const bool ahead = items > *static_cast<volatile int*>(&scanned_items);
         const int window = ahead ? kPersistentInFlightAhead : kPersistentInFlight;
@@ -187,20 +203,13 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
         ++in_flight;
         mbarrier_arrive_expect_tx(&filled[at.stage], kStageBytes);
         unsigned char* stage = ring + at.stage * kStageBytes;
-        for (int r = 0; r < kPersistentStageRows; r += a.box_rows) {
-          int row;
-          if (kPaged) {
-            // Rows past the sequence's last page are masked: any page of the pool will do.
-            const int page_index = min((t + r) >> a.page_shift, a.pages_per_sequence - 1);
-            const int page = __ldg(a.page_table + static_cast<size_t>(sequence) * a.pages_per_sequence + page_index);
-            row = ((page * a.kv_heads + kv_head) << a.page_shift) + ((t + r) & ((1 << a.page_shift) - 1));
-          } else {
-            row = pair * a.T + t + r;  // past the tensor's end TMA writes zeros
-          }
+#pragma unroll
+        for (int b = 0; b < kPersistentStageRows / 8; ++b) {
+          if (b * a.box_rows >= kPersistentStageRows) break;
           for (int span = 0; span < kSpans; ++span) {
-            unsigned char* box = stage + span * kSpanBytes + r * kSwizzleSpanBytes;
-            tma_load_box(box, K_map, span * kSwizzleSpanDims, layer_row + row, &filled[at.stage]);
-            tma_load_box(box + kSpans * kSpanBytes, V_map, span * kSwizzleSpanDims, layer_row + row,
+            unsigned char* box = stage + span * kSpanBytes + b * a.box_rows * kSwizzleSpanBytes;
+            tma_load_box(box, K_map, span * kSwizzleSpanDims, layer_row + box_row[b], &filled[at.stage]);
+            tma_load_box(box + kSpans * kSpanBytes, V_map, span * kSwizzleSpanDims, layer_row + box_row[b],
                          &filled[at.stage]);
           }
         }
