@@ -563,6 +563,9 @@ struct Decode {
     const size_t out_layer = out_per_layer;
     persistent = uses_tensor_cores && cuda_major >= 9 && p.persistent;
 #if !defined(PDPROF_HIP)
+    persistent = persistent && (!paged || p.page_size >= kPersistentLeastPageSize);
+#endif
+#if !defined(PDPROF_HIP)
     if constexpr (std::is_same<F, Bf16>::value)
       if (persistent) setup_persistent(K, V, q, kv_per_layer, device_page_table, page_shift, sm_count, score_scale);
 #endif
@@ -699,15 +702,14 @@ struct Decode {
     unsigned* arrivals = allocate<unsigned>(pairs);
     unsigned* merged = allocate<unsigned>(1);
     GPU_CHECK(gpuMemset(arrivals, 0, pairs * sizeof(unsigned)));
-    // A page holds a power of two of rows, at least 8: boxes never cross a page.
-    const int box_rows = paged ? std::min(kPersistentBoxRows, p.page_size) : kPersistentBoxRows;
-    const CUtensorMap K_map = bf16_rows_map(K, rows_per_layer * p.L, d, box_rows);
-    const CUtensorMap V_map = bf16_rows_map(V, rows_per_layer * p.L, d, box_rows);
+    // A page holds a power of two of rows, at least a stage's: boxes never cross a page.
+    const CUtensorMap K_map = bf16_rows_map(K, rows_per_layer * p.L, d, kPersistentBoxRows);
+    const CUtensorMap V_map = bf16_rows_map(V, rows_per_layer * p.L, d, kPersistentBoxRows);
     const PersistentAttentionArgs args{q, allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * d),
                                        allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * 2), arrivals,
                                        merged, out, device_page_table, page_shift, pages_per_sequence, p.kv_heads,
                                        p.T, p.L, pairs, splits, tokens_per_split, stages,
-                                       static_cast<int>(rows_per_layer), box_rows, out_per_layer, score_scale};
+                                       static_cast<int>(rows_per_layer), out_per_layer, score_scale};
     launch_step = [=](int layers, gpuStream_t stream) {
       PersistentAttentionArgs step = args;
       step.layers = layers;
