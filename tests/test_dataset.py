@@ -41,6 +41,14 @@ def test_first_warmup_step_becomes_the_cold_start_row(result):
     assert frame["decode", "step_time_first"] == pytest.approx(9.5e6)
 
 
+def test_a_persistent_step_becomes_a_decode_row_where_the_benchmark_says(result):
+    assert "persistent_step" not in set(dataset.bench_frame(result)["metric"])  # from before the field
+    result["decode"]["persistent"] = True
+    frame = dataset.bench_frame(result).set_index(["phase", "metric"])["value"]
+    assert frame["decode", "persistent_step"] == 1.0
+    assert ("prefill", "persistent_step") not in frame
+
+
 def test_phase_of_kernel_names():
     assert dataset.phase_of("prefill_fma_kernel") == "prefill"
     assert dataset.phase_of("<unnamed>::decode_kv_scan_kernel(const float *)") == "decode"

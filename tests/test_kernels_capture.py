@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from bundles import CAPTURES, checks_by_id, points, tidy_rows
 
@@ -19,8 +20,13 @@ POINTS = points(BUNDLE)
 
 
 @pytest.fixture(scope="module")
-def checks() -> dict[str, dict]:
-    return checks_by_id(BUNDLE, tidy_rows(BUNDLE))
+def rows() -> pd.DataFrame:
+    return tidy_rows(BUNDLE)
+
+
+@pytest.fixture(scope="module")
+def checks(rows) -> dict[str, dict]:
+    return checks_by_id(BUNDLE, rows)
 
 
 def bench(point: str) -> dict:
@@ -57,6 +63,15 @@ def test_overlapping_layers_are_named_where_one_kernel_alone_looks_starved(check
         assert check["status"] == "WARN"
         assert check["diagnosis"].startswith("Consecutive layers' decode kernels overlap")
         assert bench(f"{variant}-L32-H4096-h32-kv8-T2048-f256")["params"]["layer_overlap"] is True
+
+
+def test_a_persistent_step_is_named_in_the_overlap_diagnosis(rows):
+    # As if kv_stream had run all layers in one launch: the diagnosis names that, not PDL.
+    overlapped = rows[(rows["metric"] == "layers_overlapped") & rows["point"].str.startswith("kv_stream-")]
+    persistent = overlapped.assign(metric="persistent_step", value=1.0)
+    checks = checks_by_id(BUNDLE, pd.concat([rows, persistent], ignore_index=True))
+    assert "(one persistent launch per step," in checks["decode_memory_bound[kv_stream]"]["diagnosis"]
+    assert "(programmatic dependent launch)" in checks["decode_memory_bound[graph]"]["diagnosis"]
 
 
 def test_attention_is_diagnosed_with_too_little_parallelism(checks):

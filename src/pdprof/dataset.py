@@ -61,6 +61,9 @@ def bench_frame(result: dict) -> pd.DataFrame:
         if phase == "decode" and "layer_overlap" in result.get("params", {}):
             # 1: consecutive layers' kernels overlapped in the timed steps (programmatic dependent launch)
             metrics["layers_overlapped"] = (float(result["params"]["layer_overlap"]), "")
+        if phase == "decode" and "persistent" in timing:
+            # 1: every layer of a step in one persistent launch (kernels/attention_persistent.h)
+            metrics["persistent_step"] = (float(timing["persistent"]), "")
         if phase == "decode":
             metrics["kv_bytes_per_step"] = (timing["kv_bytes_per_step"], "byte")
             metrics["kv_distinct_bytes"] = (timing["kv_distinct_bytes"], "byte")
