@@ -400,6 +400,18 @@ struct Prefill {
 // Decode: the seed's strided fp32 scan of one shared K/V, or the optimized kernels
 // over a distinct K/V per layer ([L][kv_head][T][d]) in bf16 or fp8.
 
+// pick(std::integral_constant<int, G>) for the GQA group G = query heads per KV head: 1, 2, 4
+// or 8 (parse_args checks), so that each kernel template is instantiated for those only.
+template <class Pick>
+auto for_group(int group, Pick pick) {
+  switch (group) {
+    case 1: return pick(std::integral_constant<int, 1>{});
+    case 2: return pick(std::integral_constant<int, 2>{});
+    case 4: return pick(std::integral_constant<int, 4>{});
+    default: return pick(std::integral_constant<int, 8>{});
+  }
+}
+
 #if !defined(PDPROF_HIP)
 // A [rows][d] bf16 matrix as TMA reads it: boxes of 64 dims (128 bytes, the swizzle span)
 // by box_rows rows, 128-byte swizzle (attention_persistent.h). The encoder is the driver's,
@@ -737,12 +749,7 @@ struct Decode {
   }
   template <int kD, bool kPaged>
   static PersistentKernel persistent_kernel_for(int group) {
-    switch (group) {
-      case 1: return decode_attention_persistent_kernel<1, kD, kPaged>;
-      case 2: return decode_attention_persistent_kernel<2, kD, kPaged>;
-      case 4: return decode_attention_persistent_kernel<4, kD, kPaged>;
-      default: return decode_attention_persistent_kernel<8, kD, kPaged>;
-    }
+    return for_group(group, [](auto g) { return decode_attention_persistent_kernel<decltype(g)::value, kD, kPaged>; });
   }
 #endif
 
@@ -772,23 +779,13 @@ struct Decode {
 
   template <class F, bool kPaged>
   static AttentionKernel<F> cuda_core_attention_kernel_for(int group) {
-    switch (group) {
-      case 1: return decode_attention_kernel<F, 1, kUnrollAttention, kPaged>;
-      case 2: return decode_attention_kernel<F, 2, kUnrollAttention, kPaged>;
-      case 4: return decode_attention_kernel<F, 4, kUnrollAttention, kPaged>;
-      default: return decode_attention_kernel<F, 8, kUnrollAttention, kPaged>;
-    }
+    return for_group(group, [](auto g) { return decode_attention_kernel<F, decltype(g)::value, kUnrollAttention, kPaged>; });
   }
 
 #if !defined(PDPROF_HIP)
   template <int kD, bool kPaged>
   static AttentionKernel<Bf16> attention_mma_kernel_for(int group) {
-    switch (group) {
-      case 1: return decode_attention_mma_kernel<1, kD, kPaged>;
-      case 2: return decode_attention_mma_kernel<2, kD, kPaged>;
-      case 4: return decode_attention_mma_kernel<4, kD, kPaged>;
-      default: return decode_attention_mma_kernel<8, kD, kPaged>;
-    }
+    return for_group(group, [](auto g) { return decode_attention_mma_kernel<decltype(g)::value, kD, kPaged>; });
   }
 #endif
 
