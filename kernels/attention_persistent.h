@@ -62,8 +62,7 @@ struct PersistentAttentionArgs {
   unsigned* arrivals;  // per (sequence, KV head) pair
   unsigned* merged;  // pairs merged since the launch; the host zeroes it before each launch
   float* out;  // [layer][sequence][head][d]
-  const int* page_table;  // nullptr: contiguous
-  int page_shift, pages_per_sequence, kv_heads;
+  KvLayout layout;  // page_table == nullptr: contiguous
   int T, layers, pairs, splits, tokens_per_split, stages;
   int rows_per_layer;  // rows of K (V) per layer
   size_t out_per_layer;
@@ -178,25 +177,18 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
     int in_flight = 0, items = 0;
     for_each_item(a, [&](int layer, int pair, int, int t_begin, int t_end) {
       ++items;
-      const int sequence = pair / a.kv_heads, kv_head = pair % a.kv_heads;
+      // With d = 1, KvRows gives the row of the [rows][d] matrix TMA reads (within a layer).
+      const KvRows<kPaged> rows(a.layout, pair, a.T, 1, 0);
       const int layer_row = layer * a.rows_per_layer;
       for (int t = t_begin; t < t_end; t += kPersistentStageRows) {
         // The stage's first row of each box. A paged cache's page ids are asked for here,
-        // before the waits: between the copies, each cost a round trip.
+        // before the waits: between the copies, each cost a round trip. A stage lies in one
+        // page (pages hold at least kPersistentLeastPageSize rows); a contiguous stage may run
+        // past the pair's rows (masked) or the tensor's end (TMA writes zeros).
         constexpr int kBoxes = kPersistentStageRows / kPersistentBoxRows;
         int box_row[kBoxes];
 #pragma unroll
-        for (int b = 0; b < kBoxes; ++b) {
-          const int r = t + b * kPersistentBoxRows;
-          if (kPaged) {
-            // Rows past the sequence's last page are masked: any page of the pool will do.
-            const int page_index = min(r >> a.page_shift, a.pages_per_sequence - 1);
-            const int page = __ldg(a.page_table + static_cast<size_t>(sequence) * a.pages_per_sequence + page_index);
-            box_row[b] = ((page * a.kv_heads + kv_head) << a.page_shift) + (r & ((1 << a.page_shift) - 1));
-          } else {
-            box_row[b] = pair * a.T + r;  // past the tensor's end TMA writes zeros
-          }
-        }
+        for (int b = 0; b < kBoxes; ++b) box_row[b] = static_cast<int>(rows.at(t + b * kPersistentBoxRows));
         mbarrier_wait(&emptied[at.stage], at.parity ^ 1u);
         const bool ahead = items > *static_cast<volatile int*>(&scanned_items);
         const int window = ahead ? kPersistentInFlightAhead : kPersistentInFlight;
@@ -232,8 +224,8 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
       const unsigned ready = static_cast<unsigned>(layer) * a.pairs;
       while (load_acquire(a.merged) < ready) {
       }
+      ++*static_cast<volatile int*>(&scanned_items);
     }
-    if (threadIdx.x == 0) ++*static_cast<volatile int*>(&scanned_items);
     ScanWarpsSync{}();
     for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_pair + 4 * i);
     ScanWarpsSync{}();
