@@ -573,11 +573,9 @@ struct Decode {
     const float score_scale = static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(d)));
     const int T = p.T, dim = d;
     const size_t out_layer = out_per_layer;
-    persistent = uses_tensor_cores && cuda_major >= 9 && p.persistent;
 #if !defined(PDPROF_HIP)
-    persistent = persistent && (!paged || p.page_size >= kPersistentLeastPageSize);
-#endif
-#if !defined(PDPROF_HIP)
+    persistent = uses_tensor_cores && cuda_major >= 9 && p.persistent &&
+                 (!paged || p.page_size >= kPersistentLeastPageSize);
     if constexpr (std::is_same<F, Bf16>::value)
       if (persistent) setup_persistent(K, V, q, kv_per_layer, device_page_table, page_shift, sm_count, score_scale);
 #endif
@@ -697,12 +695,12 @@ struct Decode {
     const int stages = std::min(kPersistentMaxStages,
                                 (shared_optin - static_cast<int>(attributes.sharedSizeBytes) - 1024) / stage_bytes);
     const size_t ring_bytes = static_cast<size_t>(stages) * stage_bytes + 1024;  // + the ring's 1 KiB alignment
-    if (stages >= 2)
+    int blocks_per_sm = 0;  // stays 0 where not even two stages fit
+    if (stages >= 2) {
       GPU_CHECK(cudaFuncSetAttribute(kernel_fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(ring_bytes)));
-    int blocks_per_sm = 0;
-    if (stages >= 2)
       GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel_fn, kPersistentThreads, ring_bytes));
-    if (stages < 2 || blocks_per_sm < 1) {
+    }
+    if (blocks_per_sm < 1) {
       std::fprintf(stderr, "error: the persistent attention kernel does not fit an SM (%d B of shared memory per "
                    "block); run with --persistent off\n", shared_optin);
       std::exit(3);
@@ -719,7 +717,7 @@ struct Decode {
     const CUtensorMap V_map = bf16_rows_map(V, rows_per_layer * p.L, d, kPersistentBoxRows);
     const PersistentAttentionArgs args{q, allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * d),
                                        allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * 2), arrivals,
-                                       merged, out, device_page_table, page_shift, pages_per_sequence, p.kv_heads,
+                                       merged, out, {device_page_table, page_shift, pages_per_sequence, p.kv_heads},
                                        p.T, p.L, pairs, splits, tokens_per_split, stages,
                                        static_cast<int>(rows_per_layer), out_per_layer, score_scale};
     launch_step = [=](int layers, gpuStream_t stream) {
