@@ -1,0 +1,24 @@
+#!/bin/bash
+# v7 session 3: tagged merge with one polled word per split and a pause between polls.
+true  # .carry/activate.sh not carried: the image python3 suffices
+R="$OUT/s3"; mkdir -p "$R"
+B=.carry/v7
+rate() { python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['decode']; c=json.load(open(sys.argv[1]))['checks']; print(f\"{d['bytes_per_s']/1e12:.3f}(e{c['decode_reference_rel_error']:.1e})\")" "$1" 2>/dev/null || echo "fail"; }
+SHAPE="--L 32 --H 4096 --heads 32 --kv-heads 8 --warmup 3 --repeats 10"
+V="p32 p200 p32b16"
+{
+  echo "pass T kv_stream old(last-block,--cluster 1) $V (TB/s, H200)"
+  for pass in A B; do
+  for T in 2048 4096 8192 16384 32768; do
+    line="$pass $T"
+    timeout 60 $B/p32 --variant kv_stream $SHAPE --T $T > /tmp/a.json 2>/dev/null; line="$line $(rate /tmp/a.json)"
+    timeout 60 $B/old --variant attention $SHAPE --T $T --cluster 1 > /tmp/a.json 2>/dev/null; line="$line $(rate /tmp/a.json)"
+    for v in $V; do timeout 60 $B/$v --variant attention $SHAPE --T $T > /tmp/a.json 2>/tmp/a.err; line="$line $(rate /tmp/a.json)"; done
+    echo "$line"
+  done
+  done
+  timeout 60 $B/p32 --variant attention --L 3 --H 4096 --heads 32 --kv-heads 8 --batch 3 --T 777 > /tmp/a.json 2>/tmp/a.err; echo "p32 batch3 T=777 rc=$? $(rate /tmp/a.json)"
+  timeout 60 $B/p32 --variant paged $SHAPE --T 32768 --page-size 128 > /tmp/a.json 2>/dev/null; echo "paged128 T=32768 p32 $(rate /tmp/a.json)"
+  timeout 60 $B/p32 --variant attention $SHAPE --T 8192 --batch 4 > /tmp/a.json 2>/dev/null; echo "batch4 T=8192 p32 $(rate /tmp/a.json)"
+} > "$R/side_by_side.txt" 2>&1; cat "$R/side_by_side.txt"
+tar czf "$OUT/s3.tgz" -C "$OUT" s3
