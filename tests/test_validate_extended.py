@@ -323,6 +323,27 @@ def test_nsys_launch_gaps_make_a_phase_launch_bound():
     assert "Launch bound" not in quiet
 
 
+def test_one_kernel_per_step_is_launch_bound_outside_its_kernel_not_between_kernels():
+    df = with_rows(make_dataset(), "nsys", "decode", "busy_fraction", 0.5)
+    df = with_rows(df, "nsys", "decode", "kernels_per_step", 1.0)
+    check = check_of(df, "decode_launch_overhead")
+    assert check["status"] == "WARN" and check["explanation"].startswith("With one kernel per decode step")
+    diagnosis = check_of(df, "decode_bandwidth_fraction")["diagnosis"]
+    assert "outside its one kernel" in diagnosis and "graph" not in diagnosis
+
+
+def test_a_persistent_step_is_diagnosed_by_its_layer_chain_instead_of_its_occupancy():
+    df = _launch_config(make_dataset(), 7.5)
+    persistent = with_rows(df, "bench", "decode", "persistent_step", 1.0)
+    diagnosis = check_of(persistent, "decode_bandwidth_fraction")["diagnosis"]
+    assert "one block per SM by design" in diagnosis and "Too little parallelism" not in diagnosis
+    # where only some steps are persistent, the occupancy finding stays beside it
+    first = persistent["point"].drop_duplicates().iloc[0]
+    mixed = persistent[~((persistent["metric"] == "persistent_step") & (persistent["point"] != first))]
+    both = check_of(mixed, "decode_bandwidth_fraction")["diagnosis"]
+    assert "one block per SM by design" in both and "Too little parallelism" in both
+
+
 def test_passing_checks_carry_no_diagnosis():
     result = validate(make_dataset())
     assert all(c["diagnosis"] == "" for c in result["checks"] if c["status"] in ("PASS", "SKIP"))

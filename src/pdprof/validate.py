@@ -948,9 +948,12 @@ def _with_diagnosis(check: Check, df: pd.DataFrame, limits: dict[str, Any]) -> C
 
 def _phase_diagnosis(df: pd.DataFrame, limits: dict[str, Any], phase: str) -> str:
     """The seed's troubleshooting table, each row only where the counters show it."""
+    persistent = _persistent_finding(df, limits) if phase == "decode" else ""
     findings = [
         _layer_overlap_finding(df, limits) if phase == "decode" else "",
-        _parallelism_finding(df, limits, phase),
+        persistent,
+        # One block per SM is the persistent kernel's design, not too little parallelism.
+        "" if persistent and _all_steps_persistent(df) else _parallelism_finding(df, limits, phase),
         _l2_hit_finding(df, limits, phase),
         _residency_finding(df, limits) if phase == "decode" else "",
         _launch_gap_finding(df, limits, phase),
@@ -1003,6 +1006,39 @@ def _layer_overlap_finding(df: pd.DataFrame, limits: dict[str, Any]) -> str:
         f"{point} one kernel alone moves {format_number(alone[point] / 1e9)} GB/s, the step "
         f"{format_number(step[point] / 1e9)} GB/s{share}. The counters show one layer's share; "
         "decode_bandwidth_fraction judges the step."
+    )
+
+
+def _all_steps_persistent(df: pd.DataFrame) -> bool:
+    persistent = _bench_series(df, "decode", "persistent_step")
+    steps = _bench_series(df, "decode", "step_time")
+    return not steps.empty and bool((persistent.reindex(steps.index).fillna(0) > 0).all())
+
+
+def _persistent_finding(df: pd.DataFrame, limits: dict[str, Any]) -> str:
+    """A persistent step's limit is the dependency between its layers: the time a layer takes beyond streaming its K/V."""
+    persistent = _bench_series(df, "decode", "persistent_step")
+    bandwidth = _bench_series(df, "decode", "effective_bandwidth")
+    steps = _bench_series(df, "decode", "step_time")
+    kv_bytes = _bench_series(df, "decode", "kv_bytes_per_step")
+    points = [
+        p for p in persistent[persistent > 0].index if p in bandwidth.index and p in steps.index and p in kv_bytes.index
+    ]
+    peak, source = dram_peak(df, limits)
+    if not points or peak is None:
+        return ""
+    point = min(points, key=lambda p: bandwidth[p])
+    layers = int(_point_params(df).loc[point, "L"])
+    per_layer_ns = steps[point] / layers
+    stream_ns = kv_bytes[point] / layers / peak * 1e9
+    return (
+        "One persistent launch per step, one block per SM by design: it streams K/V into shared memory "
+        "(TMA), so occupancy is not its limit. At "
+        f"{point} a layer takes {format_number(per_layer_ns / 1e3)} µs, of which streaming its "
+        f"{_mib(kv_bytes[point] / layers)} of K/V at the {source} peak would take {format_number(stream_ns / 1e3)} µs; "
+        f"the other {format_number(max(per_layer_ns - stream_ns, 0.0) / 1e3)} µs go to the dependency between layers "
+        "(the merge of each KV head's splits, the next layer's wait for it and for its q, the stream filling again). "
+        "Longer contexts or more sequences per step amortize it."
     )
 
 
@@ -1112,11 +1148,18 @@ def _check_launch_overhead(df: pd.DataFrame, limits: dict[str, Any], phase: str)
     gap_max = _nsys_series(df, phase, "gap_max_ns")
     per_step = _nsys_series(df, phase, "kernels_per_step")
     worst = str(idle.idxmax())
-    facts = (
-        f"Between its {format_number(per_step.median())} kernels per step the GPU idles at most "
-        f"{format_number(idle.max() * 100)} % of a {phase} step ({worst}); gaps average "
-        f"{format_number(gap_mean.median() / 1e3)} µs, the longest {format_number(gap_max.max() / 1e3)} µs (Nsight Systems)."
-    )
+    if per_step.empty or per_step.max() > 1:
+        facts = (
+            f"Between its {format_number(per_step.median())} kernels per step the GPU idles at most "
+            f"{format_number(idle.max() * 100)} % of a {phase} step ({worst}); gaps average "
+            f"{format_number(gap_mean.median() / 1e3)} µs, the longest {format_number(gap_max.max() / 1e3)} µs (Nsight Systems)."
+        )
+    else:
+        facts = (
+            f"With one kernel per {phase} step (no gaps between kernels), the GPU idles at most "
+            f"{format_number(idle.max() * 100)} % of the step ({worst}) outside it: the launch and the step's setup "
+            "(Nsight Systems)."
+        )
     details = {
         "points": [
             {
@@ -1139,6 +1182,13 @@ def _launch_gap_finding(df: pd.DataFrame, limits: dict[str, Any], phase: str) ->
     if idle.empty or idle.max() <= limits["launch_gap_max_fraction"]:
         return ""
     gaps = _nsys_series(df, phase, "gap_mean_ns")
+    per_step = _nsys_series(df, phase, "kernels_per_step")
+    if not per_step.empty and per_step.max() <= 1:
+        return (
+            f"Launch bound: the GPU idles {format_number(idle.max() * 100)} % of the {phase} step outside its one "
+            "kernel (Nsight Systems): launch latency and the step's setup weigh on a step this short. Longer contexts "
+            "or more sequences per step amortize them."
+        )
     return (
         f"Launch bound: the GPU idles {format_number(idle.max() * 100)} % of the {phase} step between kernels "
         f"(mean gap {format_number(gaps.median() / 1e3)} µs, Nsight Systems). Capture the step in a CUDA/HIP "

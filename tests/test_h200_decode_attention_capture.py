@@ -1,0 +1,74 @@
+"""Decode attention as one persistent launch per step, captured on a lent H200
+(captures/nvidia-h200-decode_attention).
+
+GPU-free: the bundle's raw tool outputs go through the same parse and validation as a live
+run; what benchmarks/NOTES.md (v7) states about the persistent kernel in the pipeline is
+asserted here from the files.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bundles import CAPTURES, checks_by_id, points, tidy_rows
+
+from pdprof.config import Point
+
+BUNDLE = CAPTURES / "nvidia-h200-decode_attention"
+TS = (2048, 4096, 8192, 16384, 32768)
+SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8, "iters_fma": 256}
+
+
+def bench(variant: str, T: int) -> dict:
+    point = Point(variant=variant, T=T, **SHAPE)
+    return json.loads((BUNDLE / "runs" / point.id / "bench.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return tidy_rows(BUNDLE)
+
+
+@pytest.fixture(scope="module")
+def checks(rows) -> dict[str, dict]:
+    return checks_by_id(BUNDLE, rows)
+
+
+def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
+    assert points(BUNDLE) == sorted(Point(variant=v, T=T, **SHAPE).id for v in ("kv_stream", "attention") for T in TS)
+    for T in TS:
+        result = bench("attention", T)
+        assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
+        assert result["decode"]["persistent"] is True and result["decode"]["tensor_cores"] is True
+        assert bench("kv_stream", T)["decode"]["persistent"] is False
+
+
+def test_attention_streams_within_the_kernel_tables_band_of_kv_stream():
+    # benchmarks/NOTES.md v7: 90 / 86 / 84 / 90 / 93 % in the kernel table of the same session.
+    ratios = [bench("attention", T)["decode"]["bytes_per_s"] / bench("kv_stream", T)["decode"]["bytes_per_s"] for T in TS]
+    assert [round(r, 2) for r in ratios] == [0.88, 0.85, 0.83, 0.89, 0.92]
+
+
+def test_the_timeline_shows_one_attention_kernel_per_step_and_one_per_layer_for_kv_stream(rows):
+    per_step = rows[(rows["profiler"] == "nsys") & (rows["metric"] == "kernels_per_step")]
+    by_variant = per_step.groupby("variant")["value"].unique().to_dict()
+    assert list(by_variant["attention"]) == [1.0] and list(by_variant["kv_stream"]) == [32.0]
+
+
+def test_the_launch_overhead_check_speaks_of_one_kernel_per_step(checks):
+    check = checks["decode_launch_overhead[attention]"]
+    assert check["status"] == "PASS"
+    assert check["explanation"].startswith("With one kernel per decode step (no gaps between kernels)")
+
+
+def test_the_failing_bandwidth_check_blames_the_layer_chain_not_occupancy(checks):
+    # T = 2k, the reference shape: 30 % of the read bandwidth is the band's floor; one block per
+    # SM is the persistent kernel's design, so "launch more threads" would be wrong advice.
+    check = checks["decode_bandwidth_fraction[attention]"]
+    assert check["status"] == "FAIL" and check["details"]["T"] == 2048
+    assert "Too little parallelism" not in check["diagnosis"]
+    assert "one block per SM by design" in check["diagnosis"]
+    assert "go to the dependency between layers" in check["diagnosis"]
+    assert checks["decode_bandwidth_fraction[kv_stream]"]["status"] == "PASS"
+    assert checks["decode_memory_bound[attention]"]["status"] == "PASS"
