@@ -36,7 +36,9 @@ def checks(rows) -> dict[str, dict]:
 
 
 def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
-    assert points(BUNDLE) == sorted(Point(variant=v, T=T, **SHAPE).id for v in ("kv_stream", "attention") for T in TS)
+    assert points(BUNDLE) == sorted(
+        Point(variant=v, T=T, **SHAPE).id for v in ("kv_stream", "attention") for T in TS
+    )
     for T in TS:
         result = bench("attention", T)
         assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
@@ -46,7 +48,10 @@ def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_re
 
 def test_attention_streams_within_the_kernel_tables_band_of_kv_stream():
     # benchmarks/NOTES.md v7: 90 / 86 / 84 / 90 / 93 % in the kernel table of the same session.
-    ratios = [bench("attention", T)["decode"]["bytes_per_s"] / bench("kv_stream", T)["decode"]["bytes_per_s"] for T in TS]
+    ratios = [
+        bench("attention", T)["decode"]["bytes_per_s"] / bench("kv_stream", T)["decode"]["bytes_per_s"]
+        for T in TS
+    ]
     assert [round(r, 2) for r in ratios] == [0.88, 0.85, 0.83, 0.89, 0.92]
 
 

@@ -1022,7 +1022,9 @@ def _persistent_finding(df: pd.DataFrame, limits: dict[str, Any]) -> str:
     steps = _bench_series(df, "decode", "step_time")
     kv_bytes = _bench_series(df, "decode", "kv_bytes_per_step")
     points = [
-        p for p in persistent[persistent > 0].index if p in bandwidth.index and p in steps.index and p in kv_bytes.index
+        p
+        for p in persistent[persistent > 0].index
+        if p in bandwidth.index and p in steps.index and p in kv_bytes.index
     ]
     peak, source = dram_peak(df, limits)
     if not points or peak is None:
