@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from bundles import checks_by_id, tidy_rows
 
 from pdprof import gpu
 
@@ -46,3 +47,15 @@ def nvidia_gpu() -> gpu.Gpu:
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="module")
+def rows(request):
+    """Tidy rows of the test module's capture bundle (its module-level BUNDLE), read once per module."""
+    return tidy_rows(request.module.BUNDLE)
+
+
+@pytest.fixture(scope="module")
+def checks(request, rows) -> dict[str, dict]:
+    """Validation of that bundle with its own calibration, by check id."""
+    return checks_by_id(request.module.BUNDLE, rows)

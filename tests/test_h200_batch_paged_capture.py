@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from bundles import CAPTURES, checks_by_id, points, tidy_rows
+from bundles import CAPTURES, points
 
 from pdprof import plots
 from pdprof.config import Point
@@ -23,16 +23,6 @@ SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8, "iters_fma": 256}
 def rate(variant: str, T: int, batch: int = 1, page_size: int = 0) -> float:
     point = Point(variant=variant, T=T, batch=batch, page_size=page_size, **SHAPE)
     return json.loads((BUNDLE / "runs" / point.id / "bench.json").read_text())["decode"]["bytes_per_s"]
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return tidy_rows(BUNDLE)
-
-
-@pytest.fixture(scope="module")
-def checks(rows) -> dict[str, dict]:
-    return checks_by_id(BUNDLE, rows)
 
 
 def test_every_point_ran_its_batch_and_page_size_and_matched_its_float64_reference():

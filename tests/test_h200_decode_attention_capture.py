@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from bundles import CAPTURES, checks_by_id, points, tidy_rows
+from bundles import CAPTURES, points
 
 from pdprof.config import Point
 
@@ -23,16 +22,6 @@ SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8, "iters_fma": 256}
 def bench(variant: str, T: int) -> dict:
     point = Point(variant=variant, T=T, **SHAPE)
     return json.loads((BUNDLE / "runs" / point.id / "bench.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return tidy_rows(BUNDLE)
-
-
-@pytest.fixture(scope="module")
-def checks(rows) -> dict[str, dict]:
-    return checks_by_id(BUNDLE, rows)
 
 
 def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from bundles import CAPTURES, checks_by_id, tidy_rows
+from bundles import CAPTURES
 
 BUNDLE = CAPTURES / "nvidia-h200-kernels"
 
 
 def bench(variant: str, T: int) -> dict:
     return json.loads((BUNDLE / "runs" / f"{variant}-L32-H4096-h32-kv8-T{T}-f256" / "bench.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def checks() -> dict[str, dict]:
-    return checks_by_id(BUNDLE, tidy_rows(BUNDLE))
 
 
 def test_bf16_attention_ran_on_the_tensor_cores_and_fp8_on_the_cuda_cores():

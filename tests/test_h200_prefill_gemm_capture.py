@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from bundles import CAPTURES, checks_by_id, points, tidy_rows
+from bundles import CAPTURES, checks_by_id, points
 
 from pdprof import plots
 
@@ -20,11 +19,6 @@ CALIBRATION = json.loads((BUNDLE / "calibration.json").read_text())
 
 def bench(point: str) -> dict:
     return json.loads((BUNDLE / "runs" / point / "bench.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return tidy_rows(BUNDLE)
 
 
 def test_gemm_ran_in_the_cupy_runner_at_over_90_percent_of_the_square_gemm_rate():

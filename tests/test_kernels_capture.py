@@ -10,23 +10,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
-from bundles import CAPTURES, checks_by_id, points, tidy_rows
+from bundles import CAPTURES, checks_by_id, points
 
 from pdprof import dataset, variants
 
 BUNDLE = CAPTURES / "nvidia-h100-80gb-hbm3-kernels"
 POINTS = points(BUNDLE)
-
-
-@pytest.fixture(scope="module")
-def rows() -> pd.DataFrame:
-    return tidy_rows(BUNDLE)
-
-
-@pytest.fixture(scope="module")
-def checks(rows) -> dict[str, dict]:
-    return checks_by_id(BUNDLE, rows)
 
 
 def bench(point: str) -> dict:
