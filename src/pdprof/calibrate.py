@@ -7,7 +7,9 @@ measures, with device events, after warm-up, as the median of repeats:
 - read bandwidth: a 16-byte-load reduction that only reads (what a KV-cache scan needs);
 - FP32 FMA rate: independent FMA chains on every SM (FFMA = 2 FLOP);
 - FP16 GEMM rate: a square cuBLAS matrix product through CuPy (the tensor cores; CuPy
-  has no bfloat16 type, and Hopper runs FP16 and BF16 at the same dense rate);
+  has no bfloat16 type, and Hopper runs FP16 and BF16 at the same dense rate), timed after
+  GEMM_SUSTAIN_S of back-to-back products: a prefill step runs its GEMMs for tens of
+  milliseconds and more, at the clocks the card holds under that load, not at a cold card's;
 - L2 size and SM count, as the device reports them.
 
 Buffers are far larger than L2, so the bandwidths are DRAM's.
@@ -26,6 +28,7 @@ GEMM_N = 8192
 FMA_ITERS = 4096
 FMA_CHAINS = 32  # independent FMA chains per thread of the FMA-rate kernel
 REPEATS = 20
+GEMM_SUSTAIN_S = 0.5  # back-to-back GEMMs before the GEMM rate is timed
 
 _KERNELS = r"""
 extern "C" __global__ void read_sum(const float4* __restrict__ x, size_t n, float* out) {
@@ -82,6 +85,19 @@ def _median_ms(cp, launch, repeats: int = REPEATS) -> float:
     return statistics.median(times)
 
 
+def _sustain(cp, launch, seconds: float) -> None:
+    """Run `launch()` back to back until `seconds` of device time have passed."""
+    start, stop = cp.cuda.Event(), cp.cuda.Event()
+    start.record()
+    while True:
+        for _ in range(10):
+            launch()
+        stop.record()
+        stop.synchronize()
+        if cp.cuda.get_elapsed_time(start, stop) >= seconds * 1e3:
+            return
+
+
 def measure() -> dict:
     """Measure the current device's ceilings; the result is JSON-able."""
     cp = _cupy()
@@ -109,6 +125,7 @@ def measure() -> dict:
 
     a = rng.standard_normal((GEMM_N, GEMM_N), dtype=cp.float32).astype(cp.float16)
     b = rng.standard_normal((GEMM_N, GEMM_N), dtype=cp.float32).astype(cp.float16)
+    _sustain(cp, lambda: cp.matmul(a, b), GEMM_SUSTAIN_S)
     gemm_ms = _median_ms(cp, lambda: cp.matmul(a, b), repeats=10)
     gemm_flops = 2 * GEMM_N**3
 
@@ -129,6 +146,7 @@ def measure() -> dict:
         "method": {
             "buffer_bytes": BUFFER_BYTES,
             "gemm_n": GEMM_N,
+            "gemm_sustain_s": GEMM_SUSTAIN_S,
             "fma_iters": FMA_ITERS,
             "fma_chains": FMA_CHAINS,
             "repeats": REPEATS,
