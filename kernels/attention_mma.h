@@ -1,4 +1,5 @@
-// GQA decode attention on the tensor cores (CUDA, sm_80 and newer; bf16 K/V).
+// GQA decode attention on the tensor cores (CUDA: bf16 K/V from sm_80; fp8 e4m3 K/V from
+// sm_89, converted exactly to f16 in registers and multiplied as f16).
 //
 // Per 16-row tile of the past, one warp computes the scores of its KV head's kG query
 // heads with mma.m16n8k16 (M = query heads, padded to 16; N = 8 rows; K = head dim),
@@ -19,6 +20,8 @@
 //  - q and P enter the mma as a bf16 pair hi + lo (hi = bf16(x), lo = bf16(x - hi)), so
 //    the products keep about 16 bits of q and P (bf16 alone would leave errors near the
 //    benchmark's 1e-3 tolerance); the tensor cores have ample room for the doubled work.
+//    With fp8 K/V the operands are f16 (every e4m3 value is an f16 one, subnormals included)
+//    and q and P an f16 pair.
 #pragma once
 
 #include "decode_kernels.h"
@@ -47,32 +50,71 @@ constexpr int kAttentionPrefetchTiles = PDPROF_ATTENTION_PREFETCH_TILES;
 
 #if !defined(PDPROF_HIP)
 
-// Two floats as bf16x2, `low` in the lower half (the operand's first element).
-__device__ inline uint32_t bf16x2_of(float low, float high) {
-  uint32_t packed;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(high), "f"(low));
-  return packed;
-}
-
-struct SplitBf16x2 {
+// The mma operand type of a K/V format, and q's and P's split into a pair hi + lo of it.
+struct SplitPair {
   uint32_t hi, lo;
 };
 
-__device__ inline SplitBf16x2 split_bf16x2(float low, float high) {
-  const uint32_t hi = bf16x2_of(low, high);
-  return {hi, bf16x2_of(low - __uint_as_float(hi << 16), high - __uint_as_float(hi & 0xFFFF0000u))};
+// bf16 operands (bf16 K/V).
+struct MmaBf16 {
+  // Two floats as bf16x2, `low` in the lower half (the operand's first element).
+  __device__ static uint32_t pair(float low, float high) {
+    uint32_t packed;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(high), "f"(low));
+    return packed;
+  }
+  __device__ static float low_of(uint32_t pair) { return __uint_as_float(pair << 16); }
+  __device__ static float high_of(uint32_t pair) { return __uint_as_float(pair & 0xFFFF0000u); }
+  // c += a · b over one m16n8k16 tile, fp32 accumulation.
+  __device__ static void mma(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                             uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+};
+
+// f16 operands (fp8 K/V, converted in registers).
+struct MmaF16 {
+  __device__ static uint32_t pair(float low, float high) {
+    uint32_t packed;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(high), "f"(low));
+    return packed;
+  }
+  __device__ static float half_of(uint32_t bits) {
+    float value;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(value) : "h"(static_cast<unsigned short>(bits)));
+    return value;
+  }
+  __device__ static float low_of(uint32_t pair) { return half_of(pair & 0xFFFFu); }
+  __device__ static float high_of(uint32_t pair) { return half_of(pair >> 16); }
+  __device__ static void mma(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                             uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+};
+
+template <class Kv>
+struct MmaOf;
+template <>
+struct MmaOf<Bf16> {
+  using type = MmaBf16;
+};
+template <>
+struct MmaOf<Fp8E4M3> {
+  using type = MmaF16;
+};
+
+template <class Mma>
+__device__ inline SplitPair split_pair(float low, float high) {
+  const uint32_t hi = Mma::pair(low, high);
+  return {hi, Mma::pair(low - Mma::low_of(hi), high - Mma::high_of(hi))};
 }
 
 // Asks L2 for the 128-byte line at p (no registers, no wait).
 __device__ inline void prefetch_line_to_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
-
-// c += a · b over one m16n8k16 tile, bf16 operands and fp32 accumulation.
-__device__ inline void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 // One warp's share of a 16-row tile (lane = 4 g + tq, rows relative to the tile):
 //  k[nt][i]: K row 8 nt + g, 16-byte chunk 4 i + tq (the B operand of the scores);
@@ -85,42 +127,58 @@ struct AttentionTile {
   uint4 v[4][kVChunks];
 };
 
+// Eight K/V elements as four operand pairs: bf16 as stored; fp8 e4m3 converted to f16x2.
+__device__ inline uint4 load_chunk(const uint16_t* p) { return *reinterpret_cast<const uint4*>(p); }
+__device__ inline uint32_t f16x2_of_e4m3x2(uint32_t two) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  uint32_t pair;
+  asm("{\n.reg .b16 raw;\ncvt.u16.u32 raw, %1;\ncvt.rn.f16x2.e4m3x2 %0, raw;\n}" : "=r"(pair) : "r"(two));
+  return pair;
+#else
+  (void)two;
+  __trap();  // the host launches the fp8 tensor-core kernel from compute capability 8.9 only
+  return 0u;
+#endif
+}
+__device__ inline uint4 load_chunk(const uint8_t* p) {
+  const uint2 raw = *reinterpret_cast<const uint2*>(p);
+  return {f16x2_of_e4m3x2(raw.x & 0xFFFFu), f16x2_of_e4m3x2(raw.x >> 16), f16x2_of_e4m3x2(raw.y & 0xFFFFu),
+          f16x2_of_e4m3x2(raw.y >> 16)};
+}
+
 // Each 8-row half of a tile lies in one page of a paged cache (pages hold a power of two
 // from 8 rows, tiles start at multiples of 16): two row lookups per tile.
-template <int kD, class Rows>
-__device__ inline void load_attention_tile(const uint16_t* K, const uint16_t* V, const Rows& rows, int row0, int t_end,
-                                           int g, int tq, AttentionTile<kD>& tile) {
+template <int kD, class Rows, class S>
+__device__ inline void load_attention_tile(const S* K, const S* V, const Rows& rows, int row0, int t_end, int g,
+                                           int tq, AttentionTile<kD>& tile) {
   using Tile = AttentionTile<kD>;
   const size_t half_first[2] = {row0 < t_end ? rows.at(row0) : 0, row0 + 8 < t_end ? rows.at(row0 + 8) : 0};
 #pragma unroll
   for (int nt = 0; nt < 2; ++nt) {
     const bool inside = row0 + 8 * nt + g < t_end;
-    const uint16_t* row_k = K + half_first[nt] + static_cast<size_t>(g) * kD;
+    const S* row_k = K + half_first[nt] + static_cast<size_t>(g) * kD;
 #pragma unroll
-    for (int i = 0; i < Tile::kKChunks; ++i)
-      tile.k[nt][i] = inside ? *reinterpret_cast<const uint4*>(row_k + 8 * (4 * i + tq)) : uint4{};
+    for (int i = 0; i < Tile::kKChunks; ++i) tile.k[nt][i] = inside ? load_chunk(row_k + 8 * (4 * i + tq)) : uint4{};
   }
 #pragma unroll
   for (int r = 0; r < 4; ++r) {
     const int in_half = 2 * tq + r % 2;
     const bool inside = row0 + (r / 2) * 8 + in_half < t_end;
-    const uint16_t* row_v = V + half_first[r / 2] + static_cast<size_t>(in_half) * kD;
+    const S* row_v = V + half_first[r / 2] + static_cast<size_t>(in_half) * kD;
 #pragma unroll
-    for (int j = 0; j < Tile::kVChunks; ++j)
-      tile.v[r][j] = inside ? *reinterpret_cast<const uint4*>(row_v + 8 * (g + 8 * j)) : uint4{};
+    for (int j = 0; j < Tile::kVChunks; ++j) tile.v[r][j] = inside ? load_chunk(row_v + 8 * (g + 8 * j)) : uint4{};
   }
 }
 
 // Asks L2 for the K and V rows of the 16-row tile at row0, up to t_end and as far as they
 // lie contiguous (a page ends them in a paged cache): one instruction each, no registers;
 // sm_90 and newer, elsewhere nothing.
-template <int kD, class Rows>
-__device__ inline void prefetch_tile_to_l2(const uint16_t* K, const uint16_t* V, const Rows& rows, int row0,
-                                           int t_end) {
+template <int kD, class Rows, class S>
+__device__ inline void prefetch_tile_to_l2(const S* K, const S* V, const Rows& rows, int row0, int t_end) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   const int count = min(min(kAttentionTileRows, t_end - row0), rows.contiguous_from(row0));
   if (count <= 0) return;
-  const unsigned bytes = static_cast<unsigned>(count) * kD * 2;  // a multiple of 16, as the instruction needs
+  const unsigned bytes = static_cast<unsigned>(count) * kD * sizeof(S);  // a multiple of 16, as the instruction needs
   asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(K + rows.at(row0)), "r"(bytes) : "memory");
   asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(V + rows.at(row0)), "r"(bytes) : "memory");
 #endif
@@ -141,14 +199,14 @@ struct RowsForSwizzle {
 // The A operand of the scores for query head g (rows g + 8 are padding) at the head-dim
 // positions of this thread's K chunks, pre-scaled by log2(e)/sqrt(d) for exp2, from q in
 // shared memory.
-template <int kG, int kD>
+template <int kG, int kD, class Mma = MmaBf16>
 __device__ inline void load_query_operand(const float4* q_block, int g, int tq, float score_scale,
-                                          SplitBf16x2 (&qa)[kD / 16], SplitBf16x2 (&qb)[kD / 16]) {
+                                          SplitPair (&qa)[kD / 16], SplitPair (&qb)[kD / 16]) {
 #pragma unroll
   for (int j = 0; j < kD / 16; ++j) {
     const float4 x = g < kG ? q_block[(g * kD + 8 * (4 * (j / 2) + tq) + 4 * (j % 2)) / 4] : float4{};
-    qa[j] = split_bf16x2(x.x * score_scale, x.y * score_scale);
-    qb[j] = split_bf16x2(x.z * score_scale, x.w * score_scale);
+    qa[j] = split_pair<Mma>(x.x * score_scale, x.y * score_scale);
+    qb[j] = split_pair<Mma>(x.z * score_scale, x.w * score_scale);
   }
 }
 
@@ -167,9 +225,9 @@ struct AttentionState {
 
 // Scores, online softmax and P·V of one 16-row tile; rows from rows_left on are past the
 // sequence end (masked). Order: where row n of each 8-row half lies (RowsInOrder, RowsForSwizzle).
-template <int kG, int kD, class Order>
-__device__ inline void attend_tile(const AttentionTile<kD>& tile, const SplitBf16x2 (&qa)[kD / 16],
-                                   const SplitBf16x2 (&qb)[kD / 16], int rows_left, int g, int tq,
+template <int kG, int kD, class Order, class Mma = MmaBf16>
+__device__ inline void attend_tile(const AttentionTile<kD>& tile, const SplitPair (&qa)[kD / 16],
+                                   const SplitPair (&qb)[kD / 16], int rows_left, int g, int tq,
                                    AttentionState<kD>& state) {
   constexpr int kMTiles = kD / 16;
   // Scores S[head g][row 8 nt + 2 tq + e] in s[nt][e] (e = 2, 3: padding heads).
@@ -181,8 +239,8 @@ __device__ inline void attend_tile(const AttentionTile<kD>& tile, const SplitBf1
 #pragma unroll
     for (int j = 0; j < kD / 16; ++j) {
       const uint32_t b0 = word_of(tile.k[nt][j / 2], 2 * (j % 2)), b1 = word_of(tile.k[nt][j / 2], 2 * (j % 2) + 1);
-      mma_bf16(j % 2 ? partial_scores[nt][0] : s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
-      mma_bf16(partial_scores[nt][1 + j % 2], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
+      Mma::mma(j % 2 ? partial_scores[nt][0] : s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
+      Mma::mma(partial_scores[nt][1 + j % 2], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
     }
 #pragma unroll
   for (int nt = 0; nt < 2; ++nt)
@@ -212,7 +270,7 @@ __device__ inline void attend_tile(const AttentionTile<kD>& tile, const SplitBf1
   const float rescale_even = __shfl_sync(0xffffffffu, rescale, 8 * tq);
   const float rescale_odd = __shfl_sync(0xffffffffu, rescale, 8 * tq + 4);
   // B operand of P·V: rows 2 tq, 2 tq + 1 (b0) and 8 + 2 tq, 9 + 2 tq (b1) of query head g.
-  const SplitBf16x2 p0 = split_bf16x2(p[0][0], p[0][1]), p1 = split_bf16x2(p[1][0], p[1][1]);
+  const SplitPair p0 = split_pair<Mma>(p[0][0], p[0][1]), p1 = split_pair<Mma>(p[1][0], p[1][1]);
 #pragma unroll
   for (int mt = 0; mt < kMTiles; ++mt) {
     float(&acc)[4] = state.acc[mt];
@@ -225,8 +283,8 @@ __device__ inline void attend_tile(const AttentionTile<kD>& tile, const SplitBf1
     const uint32_t r2 = word_of(tile.v[2][mt / 4], mt % 4), r3 = word_of(tile.v[3][mt / 4], mt % 4);
     const uint32_t a0 = __byte_perm(r0, r1, 0x5410), a1 = __byte_perm(r0, r1, 0x7632);
     const uint32_t a2 = __byte_perm(r2, r3, 0x5410), a3 = __byte_perm(r2, r3, 0x7632);
-    mma_bf16(acc, a0, a1, a2, a3, p0.hi, p1.hi);
-    mma_bf16(acc, a0, a1, a2, a3, p0.lo, p1.lo);
+    Mma::mma(acc, a0, a1, a2, a3, p0.hi, p1.hi);
+    Mma::mma(acc, a0, a1, a2, a3, p0.lo, p1.lo);
   }
 }
 
@@ -280,10 +338,11 @@ __device__ inline void write_split_partial(AttentionState<kD>& state, WarpPartia
 
 // Block (split, (sequence, kv_head) pair), kAttentionMmaThreads threads: warp w scans tiles
 // w, w + warps, ... of the split. Same arguments and partial layout as decode_attention_kernel
-// (d == kD), K/V contiguous or paged (KvLayout).
-template <int kG, int kD, bool kPaged>
+// (d == kD), K/V contiguous or paged (KvLayout), bf16 or (Kv = Fp8E4M3, launched from compute
+// capability 8.9) fp8 e4m3.
+template <int kG, int kD, bool kPaged, class Kv = Bf16>
 __global__ void __launch_bounds__(kAttentionMmaThreads, PDPROF_ATTENTION_MIN_BLOCKS)
-decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __restrict__ V,
+decode_attention_mma_kernel(const typename Kv::Storage* __restrict__ K, const typename Kv::Storage* __restrict__ V,
                             const float* q, float* __restrict__ partial_acc,
                             float* __restrict__ partial_max_sum, unsigned* __restrict__ arrivals,
                             float* __restrict__ out, int T, int d, int tokens_per_split, float score_scale,
@@ -318,13 +377,14 @@ decode_attention_mma_kernel(const uint16_t* __restrict__ K, const uint16_t* __re
   // few lines every split of a KV head reads an L2 hot spot (up to 7 us per layer on an H200).
   for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_head + 4 * i);
   __syncthreads();
-  SplitBf16x2 qa[kD / 16], qb[kD / 16];
-  load_query_operand<kG, kD>(q_block, g, tq, score_scale, qa, qb);
+  using Mma = typename MmaOf<Kv>::type;
+  SplitPair qa[kD / 16], qb[kD / 16];
+  load_query_operand<kG, kD, Mma>(q_block, g, tq, score_scale, qa, qb);
   AttentionState<kD> state;
   for (; row0 < t_end; row0 += stride) {
     Tile next;
     load_attention_tile<kD>(K, V, rows, row0 + stride, t_end, g, tq, next);
-    attend_tile<kG, kD, RowsInOrder>(tile, qa, qb, t_end - row0, g, tq, state);
+    attend_tile<kG, kD, RowsInOrder, Mma>(tile, qa, qb, t_end - row0, g, tq, state);
     tile = next;
   }
   // The next layer's blocks start only now: started with this layer, their loads slowed its

@@ -229,7 +229,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
     ScanWarpsSync{}();
     for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_pair + 4 * i);
     ScanWarpsSync{}();
-    SplitBf16x2 qa[kD / 16], qb[kD / 16];
+    SplitPair qa[kD / 16], qb[kD / 16];
     load_query_operand<kG, kD>(q_block, g, tq, a.score_scale, qa, qb);
     AttentionState<kD> state;
     for (int t = t_begin; t < t_end; t += kPersistentStageRows) {

@@ -464,13 +464,13 @@ struct Decode {
   int pages_per_sequence = 0;
   std::vector<int> page_table;  // [sequence][page of the sequence] -> page of the pool
 
-  // cuda_major: the CUDA compute capability's major version, 0 under HIP (mma.sync on bf16
-  // from 8, TMA from 9).
-  Decode(const Variant& v, const Params& params, int sm_count, bool overlap, int cuda_major)
+  // cuda_cc: the CUDA compute capability as 10 major + minor, 0 under HIP (mma.sync on bf16
+  // from 80, the fp8 -> f16 conversion from 89, TMA from 90).
+  Decode(const Variant& v, const Params& params, int sm_count, bool overlap, int cuda_cc)
       : kernel(v.decode), p(params), d(params.H / params.heads), paged(v.paged) {
     if (kernel == DecodeKernel::seed) setup_seed();
-    else if (std::strcmp(v.kv_format, "fp8_e4m3") == 0) setup_fast<Fp8E4M3>(sm_count, overlap, cuda_major);
-    else setup_fast<Bf16>(sm_count, overlap, cuda_major);
+    else if (std::strcmp(v.kv_format, "fp8_e4m3") == 0) setup_fast<Fp8E4M3>(sm_count, overlap, cuda_cc);
+    else setup_fast<Bf16>(sm_count, overlap, cuda_cc);
     if (!launch_step)
       launch_step = [this](int layers, gpuStream_t stream) {
         for (int l = 0; l < layers; ++l) launch_layer(l, stream);
@@ -530,7 +530,7 @@ struct Decode {
   }
 
   template <class F>
-  void setup_fast(int sm_count, bool overlap, int cuda_major) {
+  void setup_fast(int sm_count, bool overlap, int cuda_cc) {
     using S = typename F::Storage;
     const bool attention = kernel == DecodeKernel::attention;
     const int group = p.heads / p.kv_heads, pairs = p.batch * p.kv_heads;
@@ -569,12 +569,12 @@ struct Decode {
     distinct_bytes = bytes_per_step = 2 * static_cast<size_t>(pairs) * p.T * d * sizeof(S) * p.L;
     flops_per_layer = p.batch * (attention ? 4.0 * p.heads * p.T * d : 3.0 * p.kv_heads * p.T * d);
 
-    const AttentionKernel<F> attention_kernel = attention ? attention_kernel_for<F>(group, d, cuda_major >= 8) : nullptr;
+    const AttentionKernel<F> attention_kernel = attention ? attention_kernel_for<F>(group, d, cuda_cc) : nullptr;
     const float score_scale = static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(d)));
     const int T = p.T, dim = d;
     const size_t out_layer = out_per_layer;
 #if !defined(PDPROF_HIP)
-    persistent = uses_tensor_cores && cuda_major >= 9 && p.persistent &&
+    persistent = std::is_same<F, Bf16>::value && uses_tensor_cores && cuda_cc >= 90 && p.persistent &&
                  (!paged || p.page_size >= kPersistentLeastPageSize);
     if constexpr (std::is_same<F, Bf16>::value)
       if (persistent) setup_persistent(K, V, q, kv_per_layer, device_page_table, page_shift, sm_count, score_scale);
@@ -759,19 +759,18 @@ struct Decode {
                                 unsigned*, float*, int, int, int, const int*, int, int, int);
 
   // The tensor-core kernel (attention_mma.h) where it applies, else the CUDA-core one; for
-  // the member `paged`'s K/V layout.
+  // the member `paged`'s K/V layout. Tensor cores: bf16 from compute capability 8.0, fp8 from
+  // 8.9 (its e4m3 -> f16 conversion).
   template <class F>
-  AttentionKernel<F> attention_kernel_for(int group, int dim, bool mma_capable) {
+  AttentionKernel<F> attention_kernel_for(int group, int dim, int cuda_cc) {
 #if !defined(PDPROF_HIP)
-    if constexpr (std::is_same<F, Bf16>::value) {
-      uses_tensor_cores = mma_capable && (dim == 64 || dim == 128);
-      if (uses_tensor_cores && dim == 64) return paged ? attention_mma_kernel_for<64, true>(group)
-                                                       : attention_mma_kernel_for<64, false>(group);
-      if (uses_tensor_cores) return paged ? attention_mma_kernel_for<128, true>(group)
-                                          : attention_mma_kernel_for<128, false>(group);
-    }
+    uses_tensor_cores = cuda_cc >= (std::is_same<F, Bf16>::value ? 80 : 89) && (dim == 64 || dim == 128);
+    if (uses_tensor_cores && dim == 64) return paged ? attention_mma_kernel_for<F, 64, true>(group)
+                                                     : attention_mma_kernel_for<F, 64, false>(group);
+    if (uses_tensor_cores) return paged ? attention_mma_kernel_for<F, 128, true>(group)
+                                        : attention_mma_kernel_for<F, 128, false>(group);
 #endif
-    (void)dim, (void)mma_capable;
+    (void)dim, (void)cuda_cc;
     return paged ? cuda_core_attention_kernel_for<F, true>(group) : cuda_core_attention_kernel_for<F, false>(group);
   }
 
@@ -781,9 +780,9 @@ struct Decode {
   }
 
 #if !defined(PDPROF_HIP)
-  template <int kD, bool kPaged>
-  static AttentionKernel<Bf16> attention_mma_kernel_for(int group) {
-    return for_group(group, [](auto g) { return decode_attention_mma_kernel<decltype(g)::value, kD, kPaged>; });
+  template <class F, int kD, bool kPaged>
+  static AttentionKernel<F> attention_mma_kernel_for(int group) {
+    return for_group(group, [](auto g) { return decode_attention_mma_kernel<decltype(g)::value, kD, kPaged, F>; });
   }
 #endif
 
@@ -866,7 +865,7 @@ int main(int argc, char** argv) {
   // Programmatic dependent launch exists from compute capability 9.0 (Hopper) on.
   const bool layer_overlap = p.layer_overlap && std::strcmp(PDPROF_BACKEND, "cuda") == 0 && prop.major >= 9;
   if (has_decode) decode_phase = std::make_unique<Decode>(variant, p, prop.multiProcessorCount, layer_overlap,
-                                                          std::strcmp(PDPROF_BACKEND, "cuda") == 0 ? prop.major : 0);
+                                                          std::strcmp(PDPROF_BACKEND, "cuda") == 0 ? 10 * prop.major + prop.minor : 0);
 
   auto prefill_step = [&](int layers) {
     for (int l = 0; l < layers; ++l) prefill_phase->launch(stream);

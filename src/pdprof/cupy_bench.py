@@ -292,6 +292,8 @@ def decode_phase(cp, mod, p: Params, device: dict) -> Phase:
     )
 
     # As the compiled benchmark: bf16 attention runs on the tensor cores where mma.sync exists.
+    # (The compiled benchmark also runs fp8 attention there from compute capability 8.9; this
+    # runner keeps fp8 on the CUDA cores.)
     tensor_cores = (attention and kv_format == "bf16" and d in MMA_HEAD_DIMS
                     and int(device["compute_capability"].split(".")[0]) >= 8)  # fmt: skip
     threads = MMA_THREADS if tensor_cores else THREADS
