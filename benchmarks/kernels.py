@@ -134,9 +134,19 @@ def main() -> int:
         bps, single = decode_bps(point(variant, 8192, batch=BATCH)), decode_bps(point(variant, 8192))
         rows.append(row(variant, f"bf16 T=8192, batch {BATCH}", f"{bps / 1e12:.3f} TB/s = {bps / single:.2f}x batch 1", "(info)", None))  # fmt: skip
     for variant in ("kv_stream_fp8", "attention_fp8"):
-        bps = decode_bps(point(variant, 32768))
+        result = results[point(variant, 32768).id]["decode"]
+        bps = result["bytes_per_s"]
+        where = (
+            "" if variant == "kv_stream_fp8" else f" ({'tensor' if result['tensor_cores'] else 'CUDA'} cores)"
+        )
         rows.append(
-            row(variant, "fp8 T=32768", f"{bps / 1e12:.3f} TB/s = {bps / copy_bps:.3f}x copy", "(info)", None)
+            row(
+                variant,
+                "fp8 T=32768",
+                f"{bps / 1e12:.3f} TB/s = {bps / copy_bps:.3f}x copy{where}",
+                "(info)",
+                None,
+            )
         )
     seed_bps = decode_bps(point("seed", 16384))
     rows.append(row("seed decode", "fp32 T=16384", f"{seed_bps / 1e12:.3f} TB/s = {seed_bps / copy_bps:.1%} of copy",
