@@ -1137,6 +1137,12 @@ def _idle_fractions(df: pd.DataFrame, phase: str) -> pd.Series:
     return 1.0 - _nsys_series(df, phase, "busy_fraction")
 
 
+def _one_kernel_per_step(df: pd.DataFrame, phase: str) -> bool:
+    """Every step of the phase is one kernel (a persistent launch): its idle time is outside it, not between kernels."""
+    per_step = _nsys_series(df, phase, "kernels_per_step")
+    return not per_step.empty and bool(per_step.max() <= 1)
+
+
 def _check_launch_overhead(df: pd.DataFrame, limits: dict[str, Any], phase: str) -> Check:
     """Idle GPU time between the kernels of a step (launch overhead), from the nsys timeline."""
     check_id, unit = f"{phase}_launch_overhead", "% idle"
@@ -1150,7 +1156,7 @@ def _check_launch_overhead(df: pd.DataFrame, limits: dict[str, Any], phase: str)
     gap_max = _nsys_series(df, phase, "gap_max_ns")
     per_step = _nsys_series(df, phase, "kernels_per_step")
     worst = str(idle.idxmax())
-    if per_step.empty or per_step.max() > 1:
+    if not _one_kernel_per_step(df, phase):
         facts = (
             f"Between its {format_number(per_step.median())} kernels per step the GPU idles at most "
             f"{format_number(idle.max() * 100)} % of a {phase} step ({worst}); gaps average "
@@ -1184,8 +1190,7 @@ def _launch_gap_finding(df: pd.DataFrame, limits: dict[str, Any], phase: str) ->
     if idle.empty or idle.max() <= limits["launch_gap_max_fraction"]:
         return ""
     gaps = _nsys_series(df, phase, "gap_mean_ns")
-    per_step = _nsys_series(df, phase, "kernels_per_step")
-    if not per_step.empty and per_step.max() <= 1:
+    if _one_kernel_per_step(df, phase):
         return (
             f"Launch bound: the GPU idles {format_number(idle.max() * 100)} % of the {phase} step outside its one "
             "kernel (Nsight Systems): launch latency and the step's setup weigh on a step this short. Longer contexts "
