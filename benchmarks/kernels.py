@@ -5,8 +5,9 @@ Builds kernels/prefill_decode_bench.cu, measures this GPU's ceilings with CuPy
 variant (every run first checks its output against a float64 reference) and, with
 --nsys, traces kv_stream and graph to compare launch gaps. kv_stream also runs with
 `--layer-overlap off` (no programmatic dependent launch) for the side-by-side effect, and
-attention with `--persistent off` (one launch per layer instead of one persistent launch
-per step, kernels/attention_persistent.h) beside the default.
+attention (bf16 and fp8, each against kv_stream of its format) with `--persistent off` (one
+launch per layer instead of one persistent launch per step, kernels/attention_persistent.h)
+beside the default.
 fma_ilp reports the SM clock its blocks ran at (clock64 against the global timer), so
 its FP32 peak is given at that clock as well as at the maximum clock. The launch-gap
 comparison traces graph and kv_stream without layer overlap (with it, kv_stream's
@@ -48,6 +49,8 @@ NO_OVERLAP = ("--layer-overlap", "off")
 # Attention as one launch per layer (attention_mma.h) rather than one persistent launch per step.
 LAYERED = ("--persistent", "off")
 DECODE_TS = (2048, 4096, 8192, 16384, 32768)
+# Attention and the K/V scan it is held against, per K/V format.
+ATTENTION_PAIRS = (("attention", "kv_stream", "bf16"), ("attention_fp8", "kv_stream_fp8", "fp8"))
 
 
 def bench(
@@ -88,8 +91,8 @@ def main() -> int:
     results: dict[str, dict] = {}
     cases = [point("seed", 16384), point("fma_ilp", 2048, 1024), point("seed", 2048, 1024)]
     for T in DECODE_TS:
-        cases += [point("kv_stream", T), point("attention", T)]
-    cases += [point("kv_stream_fp8", 32768), point("attention_fp8", 32768), point("graph", 16384)]
+        cases += [point(variant, T) for pair in ATTENTION_PAIRS for variant in pair[:2]]
+    cases += [point("graph", 16384)]
     cases += [point("gemm", 2048)]  # the CuPy runner (cuBLAS), via variants.program
     cases += [point("paged", 32768, page_size=size) for size in PAGE_SIZES]
     cases += [point(variant, 8192, batch=BATCH) for variant in ("kv_stream", "attention")]
@@ -98,7 +101,9 @@ def main() -> int:
     overlap_cases = [point("kv_stream", T) for T in (2048, 16384, 32768)]
     no_overlap = {p.id: bench(binary, out, p, args.repeats, NO_OVERLAP, "-no-overlap") for p in overlap_cases}
     layered = {
-        T: bench(binary, out, point("attention", T), args.repeats, LAYERED, "-layered") for T in DECODE_TS
+        (variant, T): bench(binary, out, point(variant, T), args.repeats, LAYERED, "-layered")
+        for variant, _, _ in ATTENTION_PAIRS
+        for T in DECODE_TS
     }
     device = results[cases[0].id]["device"]
 
@@ -118,13 +123,16 @@ def main() -> int:
         on, off = decode_bps(p), no_overlap[p.id]["decode"]["bytes_per_s"]
         rows.append(row(f"{p.variant} overlap", f"bf16 T={p.T}", f"{on / 1e12:.3f} TB/s with, {off / 1e12:.3f} "
                         f"without layer overlap ({on / off:.2f}x)", "(effect)", None))  # fmt: skip
-    for T in DECODE_TS:
-        stream = decode_bps(point("kv_stream", T))
-        result = results[point("attention", T).id]["decode"]
-        ratio, layered_ratio = result["bytes_per_s"] / stream, layered[T]["decode"]["bytes_per_s"] / stream
-        kind = "persistent" if result.get("persistent") else "layered"
-        rows.append(row("attention", f"bf16 T={T}", f"{ratio:.1%} of kv_stream ({kind}; one launch per layer: "
-                        f"{layered_ratio:.1%})", ">= 85% of kv_stream", ratio >= 0.85))  # fmt: skip
+    for attention, stream_variant, kv_format in ATTENTION_PAIRS:
+        for T in DECODE_TS:
+            stream = decode_bps(point(stream_variant, T))
+            result = results[point(attention, T).id]["decode"]
+            ratio = result["bytes_per_s"] / stream
+            layered_ratio = layered[attention, T]["decode"]["bytes_per_s"] / stream
+            kind = "persistent" if result.get("persistent") else "layered"
+            cores = "tensor" if result["tensor_cores"] else "CUDA"
+            rows.append(row(attention, f"{kv_format} T={T}", f"{ratio:.1%} of {stream_variant} ({kind}, {cores} cores; "
+                            f"one launch per layer: {layered_ratio:.1%})", f">= 85% of {stream_variant}", ratio >= 0.85))  # fmt: skip
     for size in PAGE_SIZES:
         result = results[point("paged", 32768, page_size=size).id]["decode"]
         ratio = result["bytes_per_s"] / decode_bps(point("attention", 32768))
@@ -133,21 +141,10 @@ def main() -> int:
     for variant in ("kv_stream", "attention"):
         bps, single = decode_bps(point(variant, 8192, batch=BATCH)), decode_bps(point(variant, 8192))
         rows.append(row(variant, f"bf16 T=8192, batch {BATCH}", f"{bps / 1e12:.3f} TB/s = {bps / single:.2f}x batch 1", "(info)", None))  # fmt: skip
-    for variant in ("kv_stream_fp8", "attention_fp8"):
-        result = results[point(variant, 32768).id]["decode"]
-        bps = result["bytes_per_s"]
-        where = (
-            "" if variant == "kv_stream_fp8" else f" ({'tensor' if result['tensor_cores'] else 'CUDA'} cores)"
-        )
-        rows.append(
-            row(
-                variant,
-                "fp8 T=32768",
-                f"{bps / 1e12:.3f} TB/s = {bps / copy_bps:.3f}x copy{where}",
-                "(info)",
-                None,
-            )
-        )
+    for T in (8192, 32768):
+        fp8, bf16 = decode_bps(point("kv_stream_fp8", T)), decode_bps(point("kv_stream", T))
+        rows.append(row("kv_stream_fp8", f"fp8 T={T}", f"{fp8 / 1e12:.3f} TB/s = {fp8 / copy_bps:.3f}x copy, "
+                        f"{fp8 / bf16:.1%} of bf16 kv_stream's bandwidth", "(info)", None))  # fmt: skip
     seed_bps = decode_bps(point("seed", 16384))
     rows.append(row("seed decode", "fp32 T=16384", f"{seed_bps / 1e12:.3f} TB/s = {seed_bps / copy_bps:.1%} of copy",
                     "(baseline)", None))  # fmt: skip

@@ -129,21 +129,16 @@ struct AttentionTile {
 
 // Eight K/V elements as four operand pairs: bf16 as stored; fp8 e4m3 converted to f16x2.
 __device__ inline uint4 load_chunk(const uint16_t* p) { return *reinterpret_cast<const uint4*>(p); }
-__device__ inline uint32_t f16x2_of_e4m3x2(uint32_t two) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-  uint32_t pair;
-  asm("{\n.reg .b16 raw;\ncvt.u16.u32 raw, %1;\ncvt.rn.f16x2.e4m3x2 %0, raw;\n}" : "=r"(pair) : "r"(two));
-  return pair;
-#else
-  (void)two;
-  __trap();  // the host launches the fp8 tensor-core kernel from compute capability 8.9 only
-  return 0u;
-#endif
-}
 __device__ inline uint4 load_chunk(const uint8_t* p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
   const uint2 raw = *reinterpret_cast<const uint2*>(p);
-  return {f16x2_of_e4m3x2(raw.x & 0xFFFFu), f16x2_of_e4m3x2(raw.x >> 16), f16x2_of_e4m3x2(raw.y & 0xFFFFu),
-          f16x2_of_e4m3x2(raw.y >> 16)};
+  const uint2 low = f16x2_pairs_of_e4m3x4(raw.x), high = f16x2_pairs_of_e4m3x4(raw.y);
+  return {low.x, low.y, high.x, high.y};
+#else
+  (void)p;
+  __trap();  // the host launches the fp8 tensor-core kernels from compute capability 8.9 only
+  return {};
+#endif
 }
 
 // Each 8-row half of a tile lies in one page of a paged cache (pages hold a power of two

@@ -1,5 +1,6 @@
 // GQA decode attention for every layer of a step in one persistent launch (CUDA, sm_90 and
-// newer; bf16 K/V, head dim 64 or 128; nvcc only: the host builds TMA descriptors).
+// newer; bf16 K/V with head dim 64 or 128, fp8 e4m3 K/V with head dim 128; nvcc only: the
+// host builds TMA descriptors).
 //
 // The layered kernel (attention_mma.h) waits, in every layer, for the previous layer to end
 // before its scan can use q, and only a few tiles per warp can be in flight while it waits:
@@ -50,11 +51,16 @@ constexpr int kPersistentInFlightAhead = PDPROF_PERSISTENT_IN_FLIGHT_AHEAD;
 // of 8 or 16 rows (1 or 2 KiB) left it at 53 % and 84 % of contiguous attention at T = 32k on
 // the H200 (the per-layer kernel: 86 % and 88 %); smaller pages take the per-layer kernel.
 constexpr int kPersistentLeastPageSize = kPersistentStageRows;
-// A TMA box row: 64 bf16 dims, the span of the 128-byte swizzle.
-constexpr int kSwizzleSpanDims = 64, kSwizzleSpanBytes = 128;
+// A TMA box row: the span of the 128-byte swizzle (64 bf16 or 128 fp8 dims). A K/V row is a
+// whole number of spans: fp8 with head dim 64 (64-byte rows) takes the per-layer kernel.
+constexpr int kSwizzleSpanBytes = 128;
+template <class S>
+__host__ __device__ constexpr bool rows_fill_swizzle_spans(int d) {
+  return d * static_cast<int>(sizeof(S)) % kSwizzleSpanBytes == 0;
+}
 
 // Everything the kernel needs besides the TMA descriptors of K and V, which describe each
-// as one [rows][d] bf16 matrix over all layers (rows_per_layer rows per layer).
+// as one [rows][d] matrix over all layers (rows_per_layer rows per layer).
 struct PersistentAttentionArgs {
   const float* q;  // [layer][sequence][head][d]
   float* partial_acc;
@@ -110,6 +116,18 @@ __device__ inline void add_release(unsigned* p, unsigned value) {
   asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(value) : "memory");
 }
 
+// Eight K/V elements of a stage's row from `element` on, as load_chunk gives them, where TMA's
+// 128-byte swizzle put them: span after span of span_bytes, and within a span row its
+// 16-byte units permuted by XOR with row % 8. (For bf16 and fp8 alike, RowsForSwizzle keeps
+// every phase of the warp's K and V loads on distinct banks.)
+template <class S>
+__device__ inline uint4 swizzled_chunk(const unsigned char* spans, int span_bytes, int row, int element) {
+  const int byte = element * static_cast<int>(sizeof(S)), in_span = byte % kSwizzleSpanBytes;
+  return load_chunk(reinterpret_cast<const S*>(spans + (byte / kSwizzleSpanBytes) * span_bytes +
+                                               row * kSwizzleSpanBytes + (((in_span / 16) ^ (row % 8)) << 4) +
+                                               in_span % 16));
+}
+
 // The scanning warps' own barrier (the producer warp never joins it).
 struct ScanWarpsSync {
   __device__ void operator()() const { asm volatile("bar.sync 1, %0;" ::"n"(kAttentionMmaThreads) : "memory"); }
@@ -142,14 +160,18 @@ struct RingPosition {
   }
 };
 
-template <int kG, int kD, bool kPaged>
+template <int kG, int kD, bool kPaged, class Kv = Bf16>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
 decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, const __grid_constant__ CUtensorMap V_map,
                                    const PersistentAttentionArgs a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // launched on compute capability 9.0+ only
   static_assert(kG >= 1 && kG <= 8, "a KV head's query heads fill at most the 8 columns of P·V");
   static_assert(kD == 64 || kD == 128, "head dim 64 or 128");
-  constexpr int kSpans = kD / kSwizzleSpanDims;
+  using S = typename Kv::Storage;
+  using Mma = typename MmaOf<Kv>::type;
+  static_assert(rows_fill_swizzle_spans<S>(kD), "K/V rows of whole swizzle spans");
+  constexpr int kSpanDims = kSwizzleSpanBytes / sizeof(S);
+  constexpr int kSpans = kD / kSpanDims;
   constexpr int kSpanBytes = kPersistentStageRows * kSwizzleSpanBytes;  // one span of a stage's rows
   constexpr int kStageBytes = 2 * kSpans * kSpanBytes;  // K's spans, then V's
   __shared__ uint64_t filled[kPersistentMaxStages], emptied[kPersistentMaxStages];
@@ -203,8 +225,8 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
         for (int b = 0; b < kBoxes; ++b)
           for (int span = 0; span < kSpans; ++span) {
             unsigned char* box = stage + span * kSpanBytes + b * kPersistentBoxRows * kSwizzleSpanBytes;
-            tma_load_box(box, K_map, span * kSwizzleSpanDims, layer_row + box_row[b], &filled[at.stage]);
-            tma_load_box(box + kSpans * kSpanBytes, V_map, span * kSwizzleSpanDims, layer_row + box_row[b],
+            tma_load_box(box, K_map, span * kSpanDims, layer_row + box_row[b], &filled[at.stage]);
+            tma_load_box(box + kSpans * kSpanBytes, V_map, span * kSpanDims, layer_row + box_row[b],
                          &filled[at.stage]);
           }
         at.advance(a.stages);
@@ -230,7 +252,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
     for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_pair + 4 * i);
     ScanWarpsSync{}();
     SplitPair qa[kD / 16], qb[kD / 16];
-    load_query_operand<kG, kD>(q_block, g, tq, a.score_scale, qa, qb);
+    load_query_operand<kG, kD, Mma>(q_block, g, tq, a.score_scale, qa, qb);
     AttentionState<kD> state;
     for (int t = t_begin; t < t_end; t += kPersistentStageRows) {
       mbarrier_wait(&filled[at.stage], at.parity);
@@ -244,21 +266,17 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
         for (int nt = 0; nt < 2; ++nt) {
           const int row = tile_first + 8 * nt + RowsForSwizzle::at(g);
 #pragma unroll
-          for (int i = 0; i < AttentionTile<kD>::kKChunks; ++i) {
-            const int chunk = 4 * i + tq;
-            tile.k[nt][i] = *reinterpret_cast<const uint4*>(k_spans + (chunk / 8) * kSpanBytes + row * kSwizzleSpanBytes +
-                                                            (((chunk % 8) ^ (row % 8)) << 4));
-          }
+          for (int i = 0; i < AttentionTile<kD>::kKChunks; ++i)
+            tile.k[nt][i] = swizzled_chunk<S>(k_spans, kSpanBytes, row, 8 * (4 * i + tq));
         }
 #pragma unroll
         for (int r = 0; r < 4; ++r) {
           const int row = tile_first + (r / 2) * 8 + RowsForSwizzle::at(2 * tq + r % 2);
 #pragma unroll
           for (int j = 0; j < AttentionTile<kD>::kVChunks; ++j)
-            tile.v[r][j] =
-                *reinterpret_cast<const uint4*>(v_spans + j * kSpanBytes + row * kSwizzleSpanBytes + ((g ^ (row % 8)) << 4));
+            tile.v[r][j] = swizzled_chunk<S>(v_spans, kSpanBytes, row, 8 * (g + 8 * j));
         }
-        attend_tile<kG, kD, RowsForSwizzle>(tile, qa, qb, rows_left, g, tq, state);
+        attend_tile<kG, kD, RowsForSwizzle, Mma>(tile, qa, qb, rows_left, g, tq, state);
       }
       __syncwarp();
       if (lane == 0) mbarrier_arrive(&emptied[at.stage]);

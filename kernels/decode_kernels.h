@@ -51,19 +51,28 @@ struct WordDecoder {
   }
 };
 #if !defined(PDPROF_HIP)
-// Four fp8 e4m3: from compute capability 8.9 the hardware converts pairs to f16 (exactly, as
-// Fp8E4M3::decode does): two conversions and four widenings instead of about forty integer
-// operations, which bounded kv_stream_fp8 at 0.37x copy on an H200 (benchmarks/NOTES.md, v7).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+// Four fp8 e4m3 (bytes 0..3 of a word) as two f16 pairs, {bytes 0, 1} and {bytes 2, 3}, by
+// the hardware's conversion: exact, as Fp8E4M3::decode (every e4m3 value, subnormals
+// included, is an f16 one). Compute capability 8.9 and newer.
+__device__ inline uint2 f16x2_pairs_of_e4m3x4(uint32_t word) {
+  uint2 pairs;
+  asm("{\n.reg .b16 a, b;\nmov.b32 {a, b}, %2;\ncvt.rn.f16x2.e4m3x2 %0, a;\ncvt.rn.f16x2.e4m3x2 %1, b;\n}"
+      : "=r"(pairs.x), "=r"(pairs.y)
+      : "r"(word));
+  return pairs;
+}
+#endif
+// Four fp8 e4m3: from compute capability 8.9 two hardware conversions to f16 pairs and four
+// widenings instead of about forty integer operations, which bounded kv_stream_fp8 at 0.37x
+// copy on an H200 (benchmarks/NOTES.md, v7).
 template <>
 struct WordDecoder<Fp8E4M3> {
   static constexpr int per_word = 4;
   __device__ static void decode(uint32_t word, float* out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-    uint32_t low, high;
-    asm("{\n.reg .b16 a, b;\nmov.b32 {a, b}, %2;\ncvt.rn.f16x2.e4m3x2 %0, a;\ncvt.rn.f16x2.e4m3x2 %1, b;\n}"
-        : "=r"(low), "=r"(high)
-        : "r"(word));
-    const uint32_t pairs[2] = {low, high};
+    const uint2 two_pairs = f16x2_pairs_of_e4m3x4(word);
+    const uint32_t pairs[2] = {two_pairs.x, two_pairs.y};
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       asm("{\n.reg .b16 lo, hi;\nmov.b32 {lo, hi}, %2;\ncvt.f32.f16 %0, lo;\ncvt.f32.f16 %1, hi;\n}"

@@ -413,10 +413,11 @@ auto for_group(int group, Pick pick) {
 }
 
 #if !defined(PDPROF_HIP)
-// A [rows][d] bf16 matrix as TMA reads it: boxes of 64 dims (128 bytes, the swizzle span)
-// by box_rows rows, 128-byte swizzle (attention_persistent.h). The encoder is the driver's,
-// reached through the runtime: nothing links libcuda.
-CUtensorMap bf16_rows_map(const void* base, size_t rows, int d, int box_rows) {
+// A [rows][d] matrix of bf16 or fp8 (S) as TMA reads it: boxes of one 128-byte swizzle span
+// (64 or 128 dims) by box_rows rows, 128-byte swizzle (attention_persistent.h). The encoder
+// is the driver's, reached through the runtime: nothing links libcuda.
+template <class S>
+CUtensorMap kv_rows_map(const S* base, size_t rows, int d, int box_rows) {
   static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
     void* function = nullptr;
     cudaDriverEntryPointQueryResult found{};
@@ -429,10 +430,13 @@ CUtensorMap bf16_rows_map(const void* base, size_t rows, int d, int box_rows) {
     return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(function);
   }();
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(d), rows};
-  const cuuint64_t row_stride[1] = {static_cast<cuuint64_t>(d) * sizeof(uint16_t)};
-  const cuuint32_t box[2] = {kSwizzleSpanDims, static_cast<cuuint32_t>(box_rows)}, element_strides[2] = {1, 1};
+  const cuuint64_t row_stride[1] = {static_cast<cuuint64_t>(d) * sizeof(S)};
+  const cuuint32_t box[2] = {kSwizzleSpanBytes / sizeof(S), static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t element_strides[2] = {1, 1};
+  // The copy moves raw bits: fp8 is read as bytes.
+  const CUtensorMapDataType type = sizeof(S) == 2 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_UINT8;
   CUtensorMap map;
-  const CUresult status = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, row_stride,
+  const CUresult status = encode(&map, type, 2, const_cast<S*>(base), dims, row_stride,
                                  box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (status != CUDA_SUCCESS) {
@@ -574,10 +578,9 @@ struct Decode {
     const int T = p.T, dim = d;
     const size_t out_layer = out_per_layer;
 #if !defined(PDPROF_HIP)
-    persistent = std::is_same<F, Bf16>::value && uses_tensor_cores && cuda_cc >= 90 && p.persistent &&
+    persistent = uses_tensor_cores && cuda_cc >= 90 && p.persistent && rows_fill_swizzle_spans<S>(d) &&
                  (!paged || p.page_size >= kPersistentLeastPageSize);
-    if constexpr (std::is_same<F, Bf16>::value)
-      if (persistent) setup_persistent(K, V, q, kv_per_layer, device_page_table, page_shift, sm_count, score_scale);
+    if (persistent) setup_persistent<F>(K, V, q, kv_per_layer, device_page_table, page_shift, sm_count, score_scale);
 #endif
     if (!persistent) {
       // Enough splits of T that every SM is full in one wave (kv_stream: each split at
@@ -676,10 +679,12 @@ struct Decode {
 #if !defined(PDPROF_HIP)
   // attention_persistent.h: one cooperative launch per step, one block per SM, whose K/V
   // stages fill the shared memory the block has left.
-  void setup_persistent(const uint16_t* K, const uint16_t* V, const float* q, size_t kv_per_layer,
-                        const int* device_page_table, int page_shift, int sm_count, float score_scale) {
+  template <class F, class S = typename F::Storage>
+  void setup_persistent(const S* K, const S* V, const float* q, size_t kv_per_layer, const int* device_page_table,
+                        int page_shift, int sm_count, float score_scale) {
     const int group = p.heads / p.kv_heads, pairs = p.batch * p.kv_heads;
-    const PersistentKernel kernel_fn = d == 64 ? persistent_kernel_for<64>(group) : persistent_kernel_for<128>(group);
+    const PersistentKernel kernel_fn =
+        d == 64 ? persistent_kernel_for<F, 64>(group) : persistent_kernel_for<F, 128>(group);
     const size_t rows_per_layer = kv_per_layer / d;
     if (rows_per_layer * p.L > static_cast<size_t>(INT32_MAX)) {
       std::fprintf(stderr, "error: %zu K rows exceed TMA's int32 row coordinates; lower --T, --L or --batch, or run "
@@ -691,7 +696,7 @@ struct Decode {
     int device = 0, shared_optin = 0;
     GPU_CHECK(cudaGetDevice(&device));
     GPU_CHECK(cudaDeviceGetAttribute(&shared_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    const int stage_bytes = 2 * kPersistentStageRows * d * static_cast<int>(sizeof(uint16_t));
+    const int stage_bytes = 2 * kPersistentStageRows * d * static_cast<int>(sizeof(S));
     const int stages = std::min(kPersistentMaxStages,
                                 (shared_optin - static_cast<int>(attributes.sharedSizeBytes) - 1024) / stage_bytes);
     const size_t ring_bytes = static_cast<size_t>(stages) * stage_bytes + 1024;  // + the ring's 1 KiB alignment
@@ -713,8 +718,8 @@ struct Decode {
     unsigned* merged = allocate<unsigned>(1);
     GPU_CHECK(gpuMemset(arrivals, 0, pairs * sizeof(unsigned)));
     // A page holds a power of two of rows, at least a stage's: boxes never cross a page.
-    const CUtensorMap K_map = bf16_rows_map(K, rows_per_layer * p.L, d, kPersistentBoxRows);
-    const CUtensorMap V_map = bf16_rows_map(V, rows_per_layer * p.L, d, kPersistentBoxRows);
+    const CUtensorMap K_map = kv_rows_map(K, rows_per_layer * p.L, d, kPersistentBoxRows);
+    const CUtensorMap V_map = kv_rows_map(V, rows_per_layer * p.L, d, kPersistentBoxRows);
     const PersistentAttentionArgs args{q, allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * d),
                                        allocate<float>(static_cast<size_t>(p.batch) * p.heads * splits * 2), arrivals,
                                        merged, out, {device_page_table, page_shift, pages_per_sequence, p.kv_heads},
@@ -740,14 +745,16 @@ struct Decode {
   }
 
   using PersistentKernel = void (*)(CUtensorMap, CUtensorMap, PersistentAttentionArgs);
-  template <int kD>
+  template <class F, int kD>
   PersistentKernel persistent_kernel_for(int group) const {
-    if (paged) return persistent_kernel_for<kD, true>(group);
-    return persistent_kernel_for<kD, false>(group);
+    if (paged) return persistent_kernel_for<F, kD, true>(group);
+    return persistent_kernel_for<F, kD, false>(group);
   }
-  template <int kD, bool kPaged>
+  template <class F, int kD, bool kPaged>
   static PersistentKernel persistent_kernel_for(int group) {
-    return for_group(group, [](auto g) { return decode_attention_persistent_kernel<decltype(g)::value, kD, kPaged>; });
+    if constexpr (rows_fill_swizzle_spans<typename F::Storage>(kD))
+      return for_group(group, [](auto g) { return decode_attention_persistent_kernel<decltype(g)::value, kD, kPaged, F>; });
+    return nullptr;  // never asked for: such rows take the per-layer kernel
   }
 #endif
 

@@ -69,16 +69,18 @@ def test_every_variant_matches_its_float64_reference(bench_binary, tmp_path, var
 def test_attention_matches_the_reference_for_every_head_dim_and_group(
     bench_binary, tmp_path, variant, H, heads, kv_heads
 ):
-    # bf16 runs on the tensor cores (attention_mma.h) from compute capability 8.0, in one
-    # persistent launch per step from 9.0 (attention_persistent.h); fp8 on the tensor cores
-    # from 8.9 (converted to f16 in registers), one launch per layer.
+    # bf16 runs on the tensor cores (attention_mma.h) from compute capability 8.0, fp8 from
+    # 8.9 (converted to f16 in registers); both in one persistent launch per step from 9.0
+    # (attention_persistent.h) where a K/V row fills whole 128-byte swizzle spans: every bf16
+    # head dim, fp8 with d = 128 (d = 64 takes one launch per layer).
     point = config.Point(variant, 2, H, heads, kv_heads, 777, 64)
     result = run.run_bench(bench_binary, point, tmp_path / "bench.json", warmup=1, repeats=3, timeout_s=120)
     assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
     major, minor = (int(part) for part in result["device"]["compute_capability"].split("."))
     tensor_core_from = (8, 0) if variant == "attention" else (8, 9)
     assert result["decode"]["tensor_cores"] is ((major, minor) >= tensor_core_from)
-    assert result["decode"]["persistent"] is (variant == "attention" and major >= 9)
+    row_bytes = H // heads * (2 if variant == "attention" else 1)
+    assert result["decode"]["persistent"] is (major >= 9 and row_bytes % 128 == 0)
     assert result["decode"]["tokens_per_split"] % (64 if result["decode"]["tensor_cores"] else 1) == 0
 
 
@@ -113,7 +115,14 @@ def test_batches_and_pages_match_the_reference(bench_binary, tmp_path, variant, 
 @pytest.mark.parametrize("persistent", ["on", "off"])
 @pytest.mark.parametrize(
     ("variant", "L", "batch", "page_size"),
-    [("attention", 8, 1, 0), ("attention", 3, 3, 0), ("paged", 3, 2, 8), ("paged", 3, 1, 128)],
+    [
+        ("attention", 8, 1, 0),
+        ("attention", 3, 3, 0),
+        ("attention_fp8", 8, 1, 0),
+        ("attention_fp8", 3, 3, 0),
+        ("paged", 3, 2, 8),
+        ("paged", 3, 1, 128),
+    ],
 )
 def test_persistent_and_per_layer_attention_both_match_the_reference(
     bench_binary, tmp_path, variant, L, batch, page_size, persistent
