@@ -283,17 +283,17 @@ __device__ inline void attend_tile(const AttentionTile<kD>& tile, const SplitPai
   }
 }
 
-// Shared memory where a block's kAttentionMmaWarps scanning warps meet to merge.
-template <int kG, int kD>
+// Shared memory where a block's kWarps scanning warps meet to merge.
+template <int kG, int kD, int kWarps = kAttentionMmaWarps>
 struct WarpPartials {
-  float max[kAttentionMmaWarps][kG], sum[kAttentionMmaWarps][kG];
-  float acc[kAttentionMmaWarps][kG][kD];
+  float max[kWarps][kG], sum[kWarps][kG];
+  float acc[kWarps][kG][kD];
 };
 
-// The scanning warps merge their states into split `split`'s partial (acc[d], max, sum) of
-// the pair's kG query heads; `sync` is a barrier over exactly those warps.
-template <int kG, int kD, class Sync>
-__device__ inline void write_split_partial(AttentionState<kD>& state, WarpPartials<kG, kD>& shared, int pair,
+// The scanning warps (warps 0 .. kWarps - 1) merge their states into split `split`'s partial
+// (acc[d], max, sum) of the pair's kG query heads; `sync` is a barrier over exactly those warps.
+template <int kG, int kD, int kWarps, class Sync>
+__device__ inline void write_split_partial(AttentionState<kD>& state, WarpPartials<kG, kD, kWarps>& shared, int pair,
                                            int split, int splits, float* partial_acc, float* partial_max_sum,
                                            Sync sync) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, tq = lane % 4;
@@ -311,13 +311,13 @@ __device__ inline void write_split_partial(AttentionState<kD>& state, WarpPartia
       if (h < kG) shared.acc[warp][h][dim] = state.acc[mt][e];
     }
   sync();
-  for (int at = threadIdx.x; at < kG * kD; at += kAttentionMmaThreads) {
+  for (int at = threadIdx.x; at < kG * kD; at += 32 * kWarps) {
     const int h = at / kD, dim = at % kD;
     float top = -INFINITY;
-    for (int w = 0; w < kAttentionMmaWarps; ++w) top = fmaxf(top, shared.max[w][h]);
+    for (int w = 0; w < kWarps; ++w) top = fmaxf(top, shared.max[w][h]);
     const float reference = top == -INFINITY ? 0.f : top;
     float sum = 0.f, total = 0.f;
-    for (int w = 0; w < kAttentionMmaWarps; ++w) {
+    for (int w = 0; w < kWarps; ++w) {
       const float weight = exp2f(shared.max[w][h] - reference);
       sum = fmaf(weight, shared.acc[w][h][dim], sum);
       total = fmaf(weight, shared.sum[w][h], total);

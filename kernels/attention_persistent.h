@@ -10,7 +10,7 @@
 //    shared-memory stages with TMA (cp.async.bulk.tensor, 128-byte swizzle). It needs no q,
 //    so it runs ahead of the scan as far as the ring allows (192 KiB per SM, 24 MiB over an
 //    H100's or H200's 132 SMs): the next layer's K/V stream in while this layer is merged;
-//  - kAttentionMmaWarps scanning warps wait for layer l's q (every KV head of layer l - 1
+//  - scanning warps wait for layer l's q (every KV head of layer l - 1
 //    merged: a counter, released by the last block of each head), then run the tensor-core
 //    tile math of attention_mma.h on the stages, merge as the layered kernel does, and free
 //    each stage for the producer.
@@ -24,9 +24,25 @@
 #if !defined(PDPROF_HIP) && !defined(__CUDACC_RTC__)
 #include <cuda.h>  // CUtensorMap
 
-constexpr int kPersistentThreads = kAttentionMmaThreads + 32;  // scanning warps, then the producer warp
-// Rows per stage: one 16-row tile for each scanning warp.
+// Rows per stage: one 16-row tile for each of kAttentionMmaWarps scanning warps.
 constexpr int kPersistentStageRows = kAttentionMmaWarps * kAttentionTileRows;
+// Scanning warps per block, in groups of kAttentionMmaWarps that take a pair's stages in
+// turn. bf16 streams at the read bandwidth with one group, a warp per scheduler (two groups
+// measured up to 2 % slower, benchmarks/NOTES.md v6). fp8 stages hold half the bytes for the
+// same tile math (and a conversion), and one warp per scheduler leaves that math's latency
+// exposed: fp8 runs two groups (-DPDPROF_PERSISTENT_FP8_SCAN_WARPS=N to compare).
+#ifndef PDPROF_PERSISTENT_FP8_SCAN_WARPS
+#define PDPROF_PERSISTENT_FP8_SCAN_WARPS 8
+#endif
+template <class Kv>
+__host__ __device__ constexpr int persistent_scan_warps() {
+  return sizeof(typename Kv::Storage) == 1 ? PDPROF_PERSISTENT_FP8_SCAN_WARPS : kAttentionMmaWarps;
+}
+// Scanning warps, then the producer warp.
+template <class Kv>
+__host__ __device__ constexpr int persistent_threads() {
+  return 32 * (persistent_scan_warps<Kv>() + 1);
+}
 constexpr int kPersistentMaxStages = 16;
 // Rows per TMA box (a whole stage, or less: -DPDPROF_PERSISTENT_BOX_ROWS=N).
 #ifndef PDPROF_PERSISTENT_BOX_ROWS
@@ -129,8 +145,9 @@ __device__ inline uint4 swizzled_chunk(const unsigned char* spans, int span_byte
 }
 
 // The scanning warps' own barrier (the producer warp never joins it).
+template <int kThreads>
 struct ScanWarpsSync {
-  __device__ void operator()() const { asm volatile("bar.sync 1, %0;" ::"n"(kAttentionMmaThreads) : "memory"); }
+  __device__ void operator()() const { asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory"); }
 };
 
 // The block's work items in the order both roles walk them: item i of layer l (pair i /
@@ -161,7 +178,7 @@ struct RingPosition {
 };
 
 template <int kG, int kD, bool kPaged, class Kv = Bf16>
-__global__ void __launch_bounds__(kPersistentThreads, 1)
+__global__ void __launch_bounds__(persistent_threads<Kv>(), 1)
 decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, const __grid_constant__ CUtensorMap V_map,
                                    const PersistentAttentionArgs a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // launched on compute capability 9.0+ only
@@ -170,12 +187,16 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
   using S = typename Kv::Storage;
   using Mma = typename MmaOf<Kv>::type;
   static_assert(rows_fill_swizzle_spans<S>(kD), "K/V rows of whole swizzle spans");
+  constexpr int kScanWarps = persistent_scan_warps<Kv>(), kScanThreads = 32 * kScanWarps;
+  constexpr int kGroups = kScanWarps / kAttentionMmaWarps;
+  static_assert(kScanWarps % kAttentionMmaWarps == 0, "whole groups of scanning warps");
+  using ScanSync = ScanWarpsSync<kScanThreads>;
   constexpr int kSpanDims = kSwizzleSpanBytes / sizeof(S);
   constexpr int kSpans = kD / kSpanDims;
   constexpr int kSpanBytes = kPersistentStageRows * kSwizzleSpanBytes;  // one span of a stage's rows
   constexpr int kStageBytes = 2 * kSpans * kSpanBytes;  // K's spans, then V's
   __shared__ uint64_t filled[kPersistentMaxStages], emptied[kPersistentMaxStages];
-  __shared__ WarpPartials<kG, kD> warp_partials;
+  __shared__ WarpPartials<kG, kD, kScanWarps> warp_partials;
   __shared__ float4 q_block[kG * kD / 4];
   __shared__ int scanned_items;  // items the scanning warps have started, for the producer's pace
   extern __shared__ unsigned char dynamic_shared[];
@@ -186,14 +207,14 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
   if (threadIdx.x == 0) {
     for (int s = 0; s < a.stages; ++s) {
       mbarrier_init(&filled[s], 1);  // the producer's expect_tx arrival, then the TMA bytes
-      mbarrier_init(&emptied[s], kAttentionMmaWarps);
+      mbarrier_init(&emptied[s], kAttentionMmaWarps);  // the warps of the group that scans it
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     scanned_items = 0;
   }
   __syncthreads();
 
-  if (warp == kAttentionMmaWarps) {  // producer
+  if (warp == kScanWarps) {  // producer
     if (lane != 0) return;
     RingPosition at, landing;  // the next stage to fill; the oldest fill that may not have landed
     int in_flight = 0, items = 0;
@@ -235,8 +256,9 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
     return;
   }
 
-  // Scanning warps.
+  // Scanning warps: group `group` scans stages group, group + kGroups, ... of each item.
   const int g = lane / 4, tq = lane % 4;
+  const int group = kGroups > 1 ? warp / kAttentionMmaWarps : 0, warp_in_group = warp - group * kAttentionMmaWarps;
   RingPosition at;
   for_each_item(a, [&](int layer, int pair, int split, int t_begin, int t_end) {
     const float* q_pair = a.q + a.out_per_layer * layer + static_cast<size_t>(pair) * kG * kD;
@@ -248,15 +270,19 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
       }
       ++*static_cast<volatile int*>(&scanned_items);
     }
-    ScanWarpsSync{}();
-    for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_pair + 4 * i);
-    ScanWarpsSync{}();
+    ScanSync{}();
+    for (int i = threadIdx.x; i < kG * kD / 4; i += kScanThreads) q_block[i] = load4_from_l2(q_pair + 4 * i);
+    ScanSync{}();
     SplitPair qa[kD / 16], qb[kD / 16];
     load_query_operand<kG, kD, Mma>(q_block, g, tq, a.score_scale, qa, qb);
     AttentionState<kD> state;
-    for (int t = t_begin; t < t_end; t += kPersistentStageRows) {
+    for (int t = t_begin, stage = 0; t < t_end; t += kPersistentStageRows, ++stage) {
+      if (kGroups > 1 && stage % kGroups != group) {
+        at.advance(a.stages);
+        continue;
+      }
       mbarrier_wait(&filled[at.stage], at.parity);
-      const int tile_first = kAttentionTileRows * warp, rows_left = t_end - t - tile_first;
+      const int tile_first = kAttentionTileRows * warp_in_group, rows_left = t_end - t - tile_first;
       if (rows_left > 0) {
         // This thread's K chunks and V rows (AttentionTile) at their swizzled places.
         const unsigned char* k_spans = ring + at.stage * kStageBytes;
@@ -283,13 +309,13 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
       at.advance(a.stages);
     }
     write_split_partial<kG, kD>(state, warp_partials, pair, split, a.splits, a.partial_acc, a.partial_max_sum,
-                                ScanWarpsSync{});
-    if (!last_block_of_head(a.arrivals, pair, a.splits, ScanWarpsSync{})) return;
+                                ScanSync{});
+    if (!last_block_of_head(a.arrivals, pair, a.splits, ScanSync{})) return;
     const size_t first = static_cast<size_t>(pair) * kG * a.splits;
     merge_attention_splits<kG>(a.partial_acc + first * kD, a.partial_max_sum + 2 * first, a.splits, kD,
                                a.out + a.out_per_layer * layer + static_cast<size_t>(pair) * kG * kD,
-                               kAttentionMmaThreads);
-    ScanWarpsSync{}();  // every thread's share of the output is written
+                               kScanThreads);
+    ScanSync{}();  // every thread's share of the output is written
     if (threadIdx.x == 0) {
       a.arrivals[pair] = 0;  // ready for the pair's next layer
       add_release(a.merged, 1);

@@ -703,7 +703,8 @@ struct Decode {
     int blocks_per_sm = 0;  // stays 0 where not even two stages fit
     if (stages >= 2) {
       GPU_CHECK(cudaFuncSetAttribute(kernel_fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(ring_bytes)));
-      GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel_fn, kPersistentThreads, ring_bytes));
+      GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel_fn, persistent_threads<F>(),
+                                                              ring_bytes));
     }
     if (blocks_per_sm < 1) {
       std::fprintf(stderr, "error: the persistent attention kernel does not fit an SM (%d B of shared memory per "
@@ -735,7 +736,7 @@ struct Decode {
       attribute.val.cooperative = 1;
       cudaLaunchConfig_t config{};
       config.gridDim = dim3(sm_count);
-      config.blockDim = dim3(kPersistentThreads);
+      config.blockDim = dim3(persistent_threads<F>());
       config.dynamicSmemBytes = ring_bytes;
       config.stream = stream;
       config.attrs = &attribute;
