@@ -57,6 +57,7 @@ struct SplitPair {
 
 // bf16 operands (bf16 K/V).
 struct MmaBf16 {
+  static constexpr int kTerms = 2;  // q and P as hi + lo
   // Two floats as bf16x2, `low` in the lower half (the operand's first element).
   __device__ static uint32_t pair(float low, float high) {
     uint32_t packed;
@@ -75,7 +76,11 @@ struct MmaBf16 {
 };
 
 // f16 operands (fp8 K/V, converted in registers).
+#ifndef PDPROF_FP8_QP_TERMS
+#define PDPROF_FP8_QP_TERMS 2
+#endif
 struct MmaF16 {
+  static constexpr int kTerms = PDPROF_FP8_QP_TERMS;
   __device__ static uint32_t pair(float low, float high) {
     uint32_t packed;
     asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(high), "f"(low));
@@ -110,6 +115,7 @@ struct MmaOf<Fp8E4M3> {
 template <class Mma>
 __device__ inline SplitPair split_pair(float low, float high) {
   const uint32_t hi = Mma::pair(low, high);
+  if constexpr (Mma::kTerms == 1) return {hi, 0u};
   return {hi, Mma::pair(low - Mma::low_of(hi), high - Mma::high_of(hi))};
 }
 
@@ -235,7 +241,7 @@ __device__ inline void attend_tile(const AttentionTile<kD>& tile, const SplitPai
     for (int j = 0; j < kD / 16; ++j) {
       const uint32_t b0 = word_of(tile.k[nt][j / 2], 2 * (j % 2)), b1 = word_of(tile.k[nt][j / 2], 2 * (j % 2) + 1);
       Mma::mma(j % 2 ? partial_scores[nt][0] : s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
-      Mma::mma(partial_scores[nt][1 + j % 2], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
+      if constexpr (Mma::kTerms == 2) Mma::mma(partial_scores[nt][1 + j % 2], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
     }
 #pragma unroll
   for (int nt = 0; nt < 2; ++nt)
@@ -279,7 +285,7 @@ __device__ inline void attend_tile(const AttentionTile<kD>& tile, const SplitPai
     const uint32_t a0 = __byte_perm(r0, r1, 0x5410), a1 = __byte_perm(r0, r1, 0x7632);
     const uint32_t a2 = __byte_perm(r2, r3, 0x5410), a3 = __byte_perm(r2, r3, 0x7632);
     Mma::mma(acc, a0, a1, a2, a3, p0.hi, p1.hi);
-    Mma::mma(acc, a0, a1, a2, a3, p0.lo, p1.lo);
+    if constexpr (Mma::kTerms == 2) Mma::mma(acc, a0, a1, a2, a3, p0.lo, p1.lo);
   }
 }
 
