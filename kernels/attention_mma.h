@@ -133,24 +133,18 @@ struct AttentionTile {
   uint4 v[4][kVChunks];
 };
 
-// Eight K/V elements as stored (bf16: 16 bytes, fp8: 8 bytes), and as four mma operand pairs:
-// bf16 as stored, fp8 e4m3 converted to f16x2.
-__device__ inline uint4 stored_chunk(const uint16_t* p) { return *reinterpret_cast<const uint4*>(p); }
-__device__ inline uint2 stored_chunk(const uint8_t* p) { return *reinterpret_cast<const uint2*>(p); }
-__device__ inline uint4 operand_chunk(uint4 bf16) { return bf16; }
-__device__ inline uint4 operand_chunk(uint2 fp8) {
+// Eight K/V elements as four operand pairs: bf16 as stored; fp8 e4m3 converted to f16x2.
+__device__ inline uint4 load_chunk(const uint16_t* p) { return *reinterpret_cast<const uint4*>(p); }
+__device__ inline uint4 load_chunk(const uint8_t* p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-  const uint2 low = f16x2_pairs_of_e4m3x4(fp8.x), high = f16x2_pairs_of_e4m3x4(fp8.y);
+  const uint2 raw = *reinterpret_cast<const uint2*>(p);
+  const uint2 low = f16x2_pairs_of_e4m3x4(raw.x), high = f16x2_pairs_of_e4m3x4(raw.y);
   return {low.x, low.y, high.x, high.y};
 #else
-  (void)fp8;
+  (void)p;
   __trap();  // the host launches the fp8 tensor-core kernels from compute capability 8.9 only
   return {};
 #endif
-}
-template <class S>
-__device__ inline uint4 load_chunk(const S* p) {
-  return operand_chunk(stored_chunk(p));
 }
 
 // Each 8-row half of a tile lies in one page of a paged cache (pages hold a power of two

@@ -137,27 +137,12 @@ __device__ inline void add_release(unsigned* p, unsigned value) {
 // 16-byte units permuted by XOR with row % 8. (For bf16 and fp8 alike, RowsForSwizzle keeps
 // every phase of the warp's K and V loads on distinct banks.)
 template <class S>
-__device__ inline const S* swizzled_element(const unsigned char* spans, int span_bytes, int row, int element) {
-  const int byte = element * static_cast<int>(sizeof(S)), in_span = byte % kSwizzleSpanBytes;
-  return reinterpret_cast<const S*>(spans + (byte / kSwizzleSpanBytes) * span_bytes + row * kSwizzleSpanBytes +
-                                    (((in_span / 16) ^ (row % 8)) << 4) + in_span % 16);
-}
-template <class S>
 __device__ inline uint4 swizzled_chunk(const unsigned char* spans, int span_bytes, int row, int element) {
-  return load_chunk(swizzled_element<S>(spans, span_bytes, row, element));
+  const int byte = element * static_cast<int>(sizeof(S)), in_span = byte % kSwizzleSpanBytes;
+  return load_chunk(reinterpret_cast<const S*>(spans + (byte / kSwizzleSpanBytes) * span_bytes +
+                                               row * kSwizzleSpanBytes + (((in_span / 16) ^ (row % 8)) << 4) +
+                                               in_span % 16));
 }
-
-// A warp's share of a tile (AttentionTile's chunks) as stored: fp8 takes half the registers
-// until it is converted.
-template <int kD, class S>
-struct StoredTile {
-  using Chunk = decltype(stored_chunk(static_cast<const S*>(nullptr)));
-  Chunk k[2][AttentionTile<kD>::kKChunks];
-  Chunk v[4][AttentionTile<kD>::kVChunks];
-};
-#ifndef PDPROF_PERSISTENT_TILE_AHEAD
-#define PDPROF_PERSISTENT_TILE_AHEAD 1
-#endif
 
 // The scanning warps' own barrier (the producer warp never joins it).
 template <int kThreads>
@@ -189,11 +174,6 @@ struct RingPosition {
       stage = 0;
       parity ^= 1u;
     }
-  }
-  // The position `fills` stage fills later.
-  __device__ RingPosition plus(int fills, int stages) const {
-    const int at = stage + fills;
-    return {at % stages, parity ^ static_cast<unsigned>((at / stages) & 1)};
   }
 };
 
@@ -296,51 +276,6 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
     SplitPair qa[kD / 16], qb[kD / 16];
     load_query_operand<kG, kD, Mma>(q_block, g, tq, a.score_scale, qa, qb);
     AttentionState<kD> state;
-    if constexpr (PDPROF_PERSISTENT_TILE_AHEAD) {
-      // One stage ahead: the warp's next tile is read into registers (as stored) and its stage
-      // freed before this tile's math, so the reads and the producer's refill overlap the math.
-      const int tile_first = kAttentionTileRows * warp_in_group;
-      const int n_stages = (t_end - t_begin + kPersistentStageRows - 1) / kPersistentStageRows;
-      StoredTile<kD, S> stored;
-      auto read = [&](int k) {
-        const RingPosition position = at.plus(k, a.stages);
-        mbarrier_wait(&filled[position.stage], position.parity);
-        const unsigned char* k_spans = ring + position.stage * kStageBytes;
-        const unsigned char* v_spans = k_spans + kSpans * kSpanBytes;
-#pragma unroll
-        for (int nt = 0; nt < 2; ++nt) {
-          const int row = tile_first + 8 * nt + RowsForSwizzle::at(g);
-#pragma unroll
-          for (int i = 0; i < AttentionTile<kD>::kKChunks; ++i)
-            stored.k[nt][i] = stored_chunk(swizzled_element<S>(k_spans, kSpanBytes, row, 8 * (4 * i + tq)));
-        }
-#pragma unroll
-        for (int r = 0; r < 4; ++r) {
-          const int row = tile_first + (r / 2) * 8 + RowsForSwizzle::at(2 * tq + r % 2);
-#pragma unroll
-          for (int j = 0; j < AttentionTile<kD>::kVChunks; ++j)
-            stored.v[r][j] = stored_chunk(swizzled_element<S>(v_spans, kSpanBytes, row, 8 * (g + 8 * j)));
-        }
-        __syncwarp();
-        if (lane == 0) mbarrier_arrive(&emptied[position.stage]);
-      };
-      if (group < n_stages) read(group);
-      for (int k = group; k < n_stages; k += kGroups) {
-        AttentionTile<kD> tile;
-#pragma unroll
-        for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-          for (int i = 0; i < AttentionTile<kD>::kKChunks; ++i) tile.k[nt][i] = operand_chunk(stored.k[nt][i]);
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-#pragma unroll
-          for (int j = 0; j < AttentionTile<kD>::kVChunks; ++j) tile.v[r][j] = operand_chunk(stored.v[r][j]);
-        if (k + kGroups < n_stages) read(k + kGroups);
-        const int rows_left = t_end - (t_begin + k * kPersistentStageRows) - tile_first;
-        if (rows_left > 0) attend_tile<kG, kD, RowsForSwizzle, Mma>(tile, qa, qb, rows_left, g, tq, state);
-      }
-      at = at.plus(n_stages, a.stages);
-    } else {
     for (int t = t_begin, stage = 0; t < t_end; t += kPersistentStageRows, ++stage) {
       if (kGroups > 1 && stage % kGroups != group) {
         at.advance(a.stages);
@@ -372,7 +307,6 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
       __syncwarp();
       if (lane == 0) mbarrier_arrive(&emptied[at.stage]);
       at.advance(a.stages);
-    }
     }
     write_split_partial<kG, kD>(state, warp_partials, pair, split, a.splits, a.partial_acc, a.partial_max_sum,
                                 ScanSync{});
