@@ -61,6 +61,9 @@ def test_validation_finds_fp8_attention_not_bandwidth_bound(checks):
     bandwidth = checks["decode_bandwidth_fraction[attention_fp8]"]
     assert bandwidth["status"] == "FAIL" and bandwidth["details"]["T"] == 2048
     assert "go to the dependency between layers" in bandwidth["diagnosis"]
+    # 16k -> 32k: a layer's extra 32 MiB cost 8.17 µs, 4.1 TB/s, near the read bandwidth
+    assert "4,105 GB/s (93.7 % of the" in bandwidth["diagnosis"]
+    assert "the loss is per layer, not per byte" in bandwidth["diagnosis"]
 
 
 def test_the_fp8_persistent_kernel_ran_below_the_maximum_sm_clock(checks):

@@ -344,6 +344,33 @@ def test_a_persistent_step_is_diagnosed_by_its_layer_chain_instead_of_its_occupa
     assert "one block per SM by design" in both and "Too little parallelism" in both
 
 
+def _persistent_steps(step_ns_per_token: float) -> pd.DataFrame:
+    # 2048 bytes of K/V per layer and token (32 layers); each layer 625 ns plus its tokens' time
+    df = make_dataset(
+        t_values=(8192, 16384, 32768),
+        decode_ns=lambda T: 20_000 + step_ns_per_token * T,
+        decode_bw=lambda T: 65_536 * T / ((20_000 + step_ns_per_token * T) * 1e-9),
+    )
+    return with_rows(df, "bench", "decode", "persistent_step", 1.0)
+
+
+def test_a_persistent_step_whose_extra_bytes_stream_slowly_is_diagnosed_per_byte():
+    # 2.5 ns per token and layer for 2048 bytes: 819 GB/s, a quarter of the 3352 GB/s peak
+    diagnosis = check_of(_persistent_steps(80.0), "decode_bandwidth_fraction")["diagnosis"]
+    assert (
+        "T16384-f256 to seed-L32-H4096-h32-kv8-T32768-f256 a layer's extra 32 MiB took 41 µs more"
+        in diagnosis
+    )
+    assert "819 GB/s (24.4 % of the" in diagnosis and "the scan itself falls behind the stream" in diagnosis
+
+
+def test_a_persistent_step_whose_extra_bytes_stream_at_the_peak_loses_per_layer():
+    # 19.55 ns per token over 32 layers: 2048 bytes per 0.611 ns, the 3352 GB/s peak (the step's
+    # bandwidth passes; the counters of one launch, DRAM 1.27 %, do not)
+    diagnosis = check_of(_persistent_steps(19.55), "decode_memory_bound")["diagnosis"]
+    assert "(100 % of the" in diagnosis and "the loss is per layer, not per byte" in diagnosis
+
+
 def test_passing_checks_carry_no_diagnosis():
     result = validate(make_dataset())
     assert all(c["diagnosis"] == "" for c in result["checks"] if c["status"] in ("PASS", "SKIP"))

@@ -1041,6 +1041,41 @@ def _persistent_finding(df: pd.DataFrame, limits: dict[str, Any]) -> str:
         f"the other {format_number(max(per_layer_ns - stream_ns, 0.0) / 1e3)} µs go to the dependency between layers "
         "(the merge of each KV head's splits, the next layer's wait for it and for its q, the stream filling again). "
         "Longer contexts or more sequences per step amortize it."
+        + _persistent_per_byte(points, steps, kv_bytes, _point_params(df)["L"], peak, source)
+    )
+
+
+# Extra K/V bytes streaming below this fraction of the peak: the scan itself is slower than the stream.
+PER_BYTE_SHORTFALL = 0.9
+
+
+def _persistent_per_byte(
+    points: list[str], steps: pd.Series, kv_bytes: pd.Series, layers: pd.Series, peak: float, source: str
+) -> str:
+    """Between the two largest persistent points, the rate at which a layer's extra K/V bytes cost time.
+
+    A layer's time is a fixed part (the dependency) plus its bytes at some rate: where that rate
+    is far below the peak, longer contexts do not amortize the loss, the scan itself falls behind.
+    """
+    per_layer = {p: (kv_bytes[p] / layers[p], steps[p] / layers[p]) for p in points}
+    ordered = sorted(per_layer, key=lambda p: per_layer[p][0])
+    if len(ordered) < 2:
+        return ""
+    shorter, longer = ordered[-2], ordered[-1]
+    extra_bytes = per_layer[longer][0] - per_layer[shorter][0]
+    extra_ns = per_layer[longer][1] - per_layer[shorter][1]
+    if extra_bytes <= 0 or extra_ns <= 0:
+        return ""
+    rate = extra_bytes / (extra_ns * 1e-9)
+    verdict = (
+        "so beyond the dependency the scan itself falls behind the stream: its per-byte work, not only the "
+        "chain, limits long contexts."
+        if rate < PER_BYTE_SHORTFALL * peak
+        else "so the extra bytes stream at the peak and the loss is per layer, not per byte."
+    )
+    return (
+        f" From {shorter} to {longer} a layer's extra {_mib(extra_bytes)} took {format_number(extra_ns / 1e3)} µs more, "
+        f"{format_number(rate / 1e9)} GB/s ({format_number(rate / peak * 100)} % of the {source} peak), {verdict}"
     )
 
 
