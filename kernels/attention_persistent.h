@@ -54,7 +54,10 @@ static_assert(kPersistentStageRows % kPersistentBoxRows == 0 && kPersistentBoxRo
 // Stages the producer lets be in flight (issued, not landed): for the item being scanned, and
 // ahead of it. Loads in flight delay the GPU-scope release of a split's arrival: with the
 // whole ring in flight (25 MiB on an H200) it took 3.6 us instead of 1.5, so the next items'
-// stages stream with fewer in flight (-DPDPROF_PERSISTENT_IN_FLIGHT=N, ..._AHEAD=N).
+// stages stream with fewer in flight (-DPDPROF_PERSISTENT_IN_FLIGHT=N, ..._AHEAD=N). The
+// windows count bf16 stages: an fp8 stage holds half the bytes, so fp8 keeps twice as many in
+// flight (as many bytes; side by side on the H200, 1-7 % faster than as many stages at
+// T = 2k...32k but for -1 % at 8k, benchmarks/NOTES.md v8).
 #ifndef PDPROF_PERSISTENT_IN_FLIGHT
 #define PDPROF_PERSISTENT_IN_FLIGHT 2
 #endif
@@ -192,6 +195,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
   static_assert(kScanWarps % kAttentionMmaWarps == 0, "whole groups of scanning warps");
   using ScanSync = ScanWarpsSync<kScanThreads>;
   constexpr int kSpanDims = kSwizzleSpanBytes / sizeof(S);
+  constexpr int kWindowScale = static_cast<int>(2 / sizeof(S));  // in-flight windows count bf16 stages
   constexpr int kSpans = kD / kSpanDims;
   constexpr int kSpanBytes = kPersistentStageRows * kSwizzleSpanBytes;  // one span of a stage's rows
   constexpr int kStageBytes = 2 * kSpans * kSpanBytes;  // K's spans, then V's
@@ -234,7 +238,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
         for (int b = 0; b < kBoxes; ++b) box_row[b] = static_cast<int>(rows.at(t + b * kPersistentBoxRows));
         mbarrier_wait(&emptied[at.stage], at.parity ^ 1u);
         const bool ahead = items > *static_cast<volatile int*>(&scanned_items);
-        const int window = ahead ? kPersistentInFlightAhead : kPersistentInFlight;
+        const int window = (ahead ? kPersistentInFlightAhead : kPersistentInFlight) * kWindowScale;
         for (; in_flight >= min(window, a.stages); --in_flight) {
           mbarrier_wait(&filled[landing.stage], landing.parity);
           landing.advance(a.stages);
