@@ -1030,7 +1030,8 @@ def _persistent_finding(df: pd.DataFrame, limits: dict[str, Any]) -> str:
     if not points or peak is None:
         return ""
     point = min(points, key=lambda p: bandwidth[p])
-    layers = int(_point_params(df).loc[point, "L"])
+    layers_of = _point_params(df)["L"]
+    layers = int(layers_of[point])
     per_layer_ns = steps[point] / layers
     stream_ns = kv_bytes[point] / layers / peak * 1e9
     return (
@@ -1041,7 +1042,7 @@ def _persistent_finding(df: pd.DataFrame, limits: dict[str, Any]) -> str:
         f"the other {format_number(max(per_layer_ns - stream_ns, 0.0) / 1e3)} µs go to the dependency between layers "
         "(the merge of each KV head's splits, the next layer's wait for it and for its q, the stream filling again). "
         "Longer contexts or more sequences per step amortize it."
-        + _persistent_per_byte(points, steps, kv_bytes, _point_params(df)["L"], peak, source)
+        + _persistent_per_byte(points, steps, kv_bytes, layers_of, peak, source)
     )
 
 
