@@ -260,7 +260,8 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
     return;
   }
 
-  // Scanning warps: group `group` scans stages group, group + kGroups, ... of each item.
+  // Scanning warps: group `group` scans stages group, group + kGroups, ... of each item. (With
+  // one group every warp is in it; the kGroups tests let that build skip the divisions.)
   const int g = lane / 4, tq = lane % 4;
   const int group = kGroups > 1 ? warp / kAttentionMmaWarps : 0, warp_in_group = warp - group * kAttentionMmaWarps;
   RingPosition at;
