@@ -27,7 +27,7 @@ python3 -c "print(f'pipeline wall time: {$end - $start:.1f} s (exit {$status})')
 
 if [ "$status" -eq 0 ]; then
   rm -rf "$bundle"
-  python3 -m pdprof.cli capture "results/$slug" "$bundle" --command "${cmd[*]}  (tools/gpu_run.sh)"
+  python3 -m pdprof.cli capture "results/$slug" "$bundle" --sweep "$sweep" --command "${cmd[*]}  (tools/gpu_run.sh)"
 fi
 if [ "$sweep" = kernels ]; then
   python3 benchmarks/kernels.py --out "$out/kernels" --nsys 2>&1 | tee "$out/kernels.log" | tail -25

@@ -32,16 +32,23 @@ def point_file(root: Path, point_id: str, name: str) -> Path:
     return root / "runs" / point_id / name
 
 
-def create(results: Path, bundle: Path, command: str) -> list[Path]:
+def create(results: Path, bundle: Path, command: str, point_ids: list[str] | None = None) -> list[Path]:
+    """Copy the run's files into a new bundle: every point in results/<gpu>/runs, or only *point_ids*.
+
+    results/<gpu> keeps every point ever run there, so a bundle of one sweep names its points;
+    an existing bundle is refused rather than merged into, so no bundle mixes two runs.
+    """
     if not (results / "provenance.json").is_file():
         raise ConfigError(f"{results} holds no finished run (no provenance.json): run the pipeline first")
+    _refuse_existing(bundle)
+    run_dirs = _point_dirs(results, point_ids)
     copied = []
     for name in RUN_FILES:
         copied.append(_copy(results / name, bundle / name))
     for name in OPTIONAL_RUN_FILES:
         if (results / name).is_file():
             copied.append(_copy(results / name, bundle / name))
-    for run_dir in sorted((results / "runs").iterdir()):
+    for run_dir in run_dirs:
         for name in POINT_FILES:
             source = point_file(results, run_dir.name, name)
             if source.is_file():
@@ -54,6 +61,34 @@ def create(results: Path, bundle: Path, command: str) -> list[Path]:
         bundle / "CAPTURE.md", describe(json.loads((results / "provenance.json").read_text()), command)
     )
     return copied
+
+
+def _refuse_existing(bundle: Path) -> None:
+    if bundle.exists() and not bundle.is_dir():
+        raise ConfigError(f"{bundle} is a file, not a bundle folder: name a new folder for the bundle")
+    if bundle.is_dir() and any(bundle.iterdir()):
+        raise ConfigError(
+            f"{bundle} already holds files: a bundle is never merged into; "
+            "remove it first (git rm -r) or name a new folder"
+        )
+
+
+def _point_dirs(results: Path, point_ids: list[str] | None) -> list[Path]:
+    runs = results / "runs"
+    present = sorted(path for path in runs.iterdir() if path.is_dir()) if runs.is_dir() else []
+    if point_ids is None:
+        return present
+    missing = [point for point in point_ids if not (runs / point).is_dir()]
+    if missing:
+        raise ConfigError(
+            f"{runs} lacks {len(missing)} of the sweep's {len(point_ids)} points ({', '.join(missing)}): "
+            "run the sweep to the end first"
+        )
+    return [runs / point for point in point_ids]
+
+
+def size_bytes(paths: list[Path]) -> int:
+    return sum(path.stat().st_size for path in paths)
 
 
 def _copy(source: Path, target: Path) -> Path:

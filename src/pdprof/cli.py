@@ -44,9 +44,13 @@ EXIT_REGRESSION = 1
 EXIT_MISMATCH = 1
 
 
+def _load_sweep_config(args: argparse.Namespace) -> dict:
+    """The config with --sweep (when given) as its sweep, so validation names an unknown one."""
+    return config.load_config(args.config, overrides={"sweep": args.sweep} if args.sweep else None)
+
+
 def _cmd_points(args: argparse.Namespace) -> None:
-    cfg = config.load_config(args.config)
-    for point in config.sweep_points(cfg, args.sweep):
+    for point in config.sweep_points(_load_sweep_config(args)):
         print(point.id)
 
 
@@ -245,8 +249,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_capture(args: argparse.Namespace) -> None:
-    copied = capture.create(Path(args.results), Path(args.bundle), args.command)
-    print(f"{len(copied)} files copied into {args.bundle}")
+    point_ids = [point.id for point in config.sweep_points(_load_sweep_config(args))] if args.sweep else None
+    copied = capture.create(Path(args.results), Path(args.bundle), args.command, point_ids)
+    mib = capture.size_bytes(copied) / 2**20
+    print(f"{len(copied)} files ({mib:.1f} MiB) copied into {args.bundle}")
 
 
 def _cmd_model(args: argparse.Namespace) -> None:
@@ -437,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", help="results/<gpu>")
     p.add_argument("bundle", help="captures/<gpu>")
     p.add_argument("--command", required=True, help="the command that produced the run, for the record")
+    p.add_argument("--sweep", help="copy only this sweep's points (default: every point in RESULTS/runs)")
+    p.add_argument("--config", default=config.DEFAULT_CONFIG_PATH, help="the config that defines --sweep")
 
     p = sub("model", _cmd_model, "analytic prefill/decode FLOPs, bytes, intensity and roofline time")
     p.add_argument("--L", type=int, required=True, help="layers")
