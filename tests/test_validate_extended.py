@@ -371,6 +371,13 @@ def test_a_persistent_step_whose_extra_bytes_stream_at_the_peak_loses_per_layer(
     assert "(100 % of the" in diagnosis and "the loss is per layer, not per byte" in diagnosis
 
 
+def test_a_persistent_step_whose_extra_bytes_cost_less_than_the_peak_allows_shrank_per_layer():
+    # 12 ns per token over 32 layers: 2048 bytes per 0.375 ns, 5.46 TB/s, above what 3352 GB/s can stream
+    diagnosis = check_of(_persistent_steps(12.0), "decode_memory_bound")["diagnosis"]
+    assert "(163 % of the" in diagnosis and "the per-layer part shrank at the longer context" in diagnosis
+    assert "stream at the peak" not in diagnosis
+
+
 def test_passing_checks_carry_no_diagnosis():
     result = validate(make_dataset())
     assert all(c["diagnosis"] == "" for c in result["checks"] if c["status"] in ("PASS", "SKIP"))

@@ -1048,6 +1048,8 @@ def _persistent_finding(df: pd.DataFrame, limits: dict[str, Any]) -> str:
 
 # Extra K/V bytes streaming below this fraction of the peak: the scan itself is slower than the stream.
 PER_BYTE_SHORTFALL = 0.9
+# Above this fraction no stream delivers them: the fixed part of a layer shrank at the longer context.
+PER_BYTE_EXCESS = 1.1
 
 
 def _persistent_per_byte(
@@ -1068,12 +1070,18 @@ def _persistent_per_byte(
     if extra_bytes <= 0 or extra_ns <= 0:
         return ""
     rate = extra_bytes / (extra_ns * 1e-9)
-    verdict = (
-        "so beyond the dependency the scan itself falls behind the stream: its per-byte work, not only the "
-        "chain, limits long contexts."
-        if rate < PER_BYTE_SHORTFALL * peak
-        else "so the extra bytes stream at the peak and the loss is per layer, not per byte."
-    )
+    if rate < PER_BYTE_SHORTFALL * peak:
+        verdict = (
+            "so beyond the dependency the scan itself falls behind the stream: its per-byte work, not only the "
+            "chain, limits long contexts."
+        )
+    elif rate > PER_BYTE_EXCESS * peak:
+        verdict = (
+            "faster than the peak could stream them, so the per-layer part shrank at the longer context "
+            "(more of the dependency hides under the stream): the loss is per layer, not per byte."
+        )
+    else:
+        verdict = "so the extra bytes stream at the peak and the loss is per layer, not per byte."
     return (
         f" From {shorter} to {longer} a layer's extra {_mib(extra_bytes)} took {format_number(extra_ns / 1e3)} µs more, "
         f"{format_number(rate / 1e9)} GB/s ({format_number(rate / peak * 100)} % of the {source} peak), {verdict}"
