@@ -167,6 +167,30 @@ def test_interrupted_run_leaves_nothing_a_rerun_would_trust(workdir, signum):
     assert json.loads((results(workdir) / "report" / "validation.json").read_text())["checks"]
 
 
+def test_sigterm_while_an_output_is_written_leaves_no_temporary_file(tmp_path):
+    """Python's default SIGTERM ends a process without its clean-up; a pdprof command unwinds (exit 143)."""
+    script = (
+        "import sys, time\n"
+        "from pdprof.cli import sigterm_unwinds\n"
+        "from pdprof.fsutil import atomic_output\n"
+        "with sigterm_unwinds(), atomic_output(sys.argv[1]) as tmp:\n"
+        "    tmp.write_text('half of a page')\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    argv = [sys.executable, "-c", script, str(tmp_path / "ncu_details.csv")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=REPO / "src")
+    try:
+        assert proc.stdout.readline() == "writing\n"
+        assert [p.name.endswith(".tmp") for p in tmp_path.iterdir()] == [True]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.stdout.close()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_counter_permission_error_is_the_fix_not_a_stack_dump(tmp_path):
     env = {**environment(), "PDPROF_FAKE_NCU": "no-permission"}
     argv = [

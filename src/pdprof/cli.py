@@ -11,7 +11,9 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -510,7 +512,8 @@ def _gpu_slot(args: argparse.Namespace) -> Iterator[None]:
 def main(argv: list[str] | None = None, log: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["parse"]:
-        return parse.main(argv[1:])
+        with sigterm_unwinds():
+            return parse.main(argv[1:])
     args = build_parser().parse_args(argv)
     if log is None:
         return _run_command(args)
@@ -521,11 +524,27 @@ def main(argv: list[str] | None = None, log: str | None = None) -> int:
         return code
 
 
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM (scancel, a stopping Snakemake) unwinds like Ctrl-C, so no temporary output is left.
+
+    Python's default SIGTERM ends the process at once, skipping the clean-up of atomic_output.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_command(args: argparse.Namespace) -> int:
     """The subcommand's exit code; a PdprofError is one line on stderr, kept in args.error."""
     args.error = ""
     try:
-        with _gpu_slot(args):
+        with sigterm_unwinds(), _gpu_slot(args):
             code = args.func(args)
     except PdprofError as exc:
         args.error = f"pdprof {args.command}: error: {exc}\n"

@@ -785,20 +785,18 @@ def profile(binary: Path, point: Point, out_dir: Path, settings: dict, warmup: i
     what = f"ncu on point {point.id}"
     try:
         done = tools.run_tool(argv, timeout_s, what, NCU_HOW_TO_GET)
-    except PointFailed:
+        output = done.stdout + done.stderr
+        _diagnose(output, what)
+        if done.returncode != 0 or not partial.is_file():
+            raise PointFailed(f"{what} failed with exit code {done.returncode}")
+        for name, page_flags in EXPORT_PAGES.items():
+            with atomic_output(out_dir / name) as tmp, open(tmp, "w") as sink:
+                exported = subprocess.run(export_command(partial, page_flags), stdout=sink, timeout=timeout_s)
+                if exported.returncode != 0:
+                    raise PointFailed(f"ncu --import failed exporting {name} (exit code {exported.returncode})")
+        with atomic_output(out_dir / "ncu_stdout.txt") as tmp:
+            tmp.write_text(output)
+        write_json(out_dir / "ncu_command.json", {"argv": argv, "exports": list(EXPORT_PAGES)})
+        os.replace(partial, out_dir / "ncu.ncu-rep")
+    finally:  # a failed or interrupted profile leaves no report a rerun could mistake for whole
         partial.unlink(missing_ok=True)
-        raise
-    output = done.stdout + done.stderr
-    _diagnose(output, what)
-    if done.returncode != 0 or not partial.is_file():
-        partial.unlink(missing_ok=True)
-        raise PointFailed(f"{what} failed with exit code {done.returncode}")
-    for name, page_flags in EXPORT_PAGES.items():
-        with atomic_output(out_dir / name) as tmp, open(tmp, "w") as sink:
-            exported = subprocess.run(export_command(partial, page_flags), stdout=sink, timeout=timeout_s)
-            if exported.returncode != 0:
-                raise PointFailed(f"ncu --import failed exporting {name} (exit code {exported.returncode})")
-    with atomic_output(out_dir / "ncu_stdout.txt") as tmp:
-        tmp.write_text(output)
-    write_json(out_dir / "ncu_command.json", {"argv": argv, "exports": list(EXPORT_PAGES)})
-    os.replace(partial, out_dir / "ncu.ncu-rep")
