@@ -2,9 +2,13 @@
 // sm_89, converted exactly to f16 in registers and multiplied as f16).
 //
 // Per 16-row tile of the past, one warp computes the scores of its KV head's kG query
-// heads with mma.m16n8k16 (M = query heads, padded to 16; N = 8 rows; K = head dim),
-// keeps an online softmax in fp32, and accumulates P·V with a second mma (M = head dim,
-// N = query heads, padded to 8; K = the tile's 16 rows).
+// heads with mma.m16n8k16 as K·qᵀ (M = the tile's 16 rows; N = 8 columns, two per query
+// head: q's hi and lo terms below; K = head dim), keeps an online softmax in fp32, and
+// accumulates P·V on the same 8 columns (M = head dim; K = the tile's 16 rows). With kG <= 4
+// one n-tile holds every head and both terms: 2 d / 16 mma per tile (16 at d = 128, where
+// q as the M side took 48), and a lane's score, softmax state and output columns all
+// belong to one head (4 c + tq), so the rescale needs no shuffle. P leaves the scores as a
+// C fragment and enters P·V as a B fragment: one movmatrix transposes each 8-row half.
 //  - K and V go from global memory straight into the mma operand registers in 16-byte
 //    loads, the next tile's while this one computes. A dot product does not depend on
 //    the order of its terms, so each thread's K chunks are given the head-dim positions
@@ -17,9 +21,9 @@
 //  - The block reads q once, through shared memory, and lets the next layer launch only
 //    once its own scan is done: every split of a KV head reads the same q lines, and the
 //    next layer's early loads compete with this layer's merge (benchmarks/NOTES.md, v5).
-//  - q and P enter the mma as a bf16 pair hi + lo (hi = bf16(x), lo = bf16(x - hi)), so
-//    the products keep about 16 bits of q and P (bf16 alone would leave errors near the
-//    benchmark's 1e-3 tolerance); the tensor cores have ample room for the doubled work.
+//  - q and P enter the mma as a bf16 pair hi + lo (hi = bf16(x), lo = bf16(x - hi)) in two
+//    columns that the result adds, so the products keep about 16 bits of q and P (bf16
+//    alone would leave errors near the benchmark's 1e-3 tolerance) at no extra mma.
 //    With fp8 K/V the operands are f16 (every e4m3 value is an f16 one, subnormals included)
 //    and q and P an f16 pair.
 #pragma once
@@ -50,14 +54,10 @@ constexpr int kAttentionPrefetchTiles = PDPROF_ATTENTION_PREFETCH_TILES;
 
 #if !defined(PDPROF_HIP)
 
-// The mma operand type of a K/V format, and q's and P's split into a pair hi + lo of it.
-struct SplitPair {
-  uint32_t hi, lo;
-};
+// The mma operand type of a K/V format.
 
 // bf16 operands (bf16 K/V).
 struct MmaBf16 {
-  static constexpr int kTerms = 2;  // q and P as hi + lo
   // Two floats as bf16x2, `low` in the lower half (the operand's first element).
   __device__ static uint32_t pair(float low, float high) {
     uint32_t packed;
@@ -76,11 +76,7 @@ struct MmaBf16 {
 };
 
 // f16 operands (fp8 K/V, converted in registers).
-#ifndef PDPROF_FP8_QP_TERMS
-#define PDPROF_FP8_QP_TERMS 2
-#endif
 struct MmaF16 {
-  static constexpr int kTerms = PDPROF_FP8_QP_TERMS;
   __device__ static uint32_t pair(float low, float high) {
     uint32_t packed;
     asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(high), "f"(low));
@@ -112,12 +108,39 @@ struct MmaOf<Fp8E4M3> {
   using type = MmaF16;
 };
 
+// Two consecutive operand elements as one term of their split: term 0 the rounded values
+// (hi), term 1 the rounding of what that left (lo).
 template <class Mma>
-__device__ inline SplitPair split_pair(float low, float high) {
+__device__ inline uint32_t term_pair(float low, float high, int term) {
   const uint32_t hi = Mma::pair(low, high);
-  if constexpr (Mma::kTerms == 1) return {hi, 0u};
-  return {hi, Mma::pair(low - Mma::low_of(hi), high - Mma::high_of(hi))};
+  return term == 0 ? hi : Mma::pair(low - Mma::low_of(hi), high - Mma::high_of(hi));
 }
+
+// x's two terms as one pair: hi in the low half (the even column), lo in the high half.
+template <class Mma>
+__device__ inline uint32_t hi_lo_pair(float x) {
+  return Mma::pair(x, x - Mma::low_of(Mma::pair(x, 0.f)));
+}
+
+// The 8 x 8 matrix of 16-bit elements whose row g holds lane (g, tq)'s word at columns
+// 2 tq, 2 tq + 1, transposed: lane (g, tq) gets row g of the transpose (a C fragment's
+// half becomes a B fragment's half).
+__device__ inline uint32_t transpose_8x8(uint32_t word) {
+  uint32_t transposed;
+  asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(transposed) : "r"(word));
+  return transposed;
+}
+
+// 2^x on the special-function unit alone; results below 2^-126 flush to 0 (softmax weights).
+__device__ inline float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// n-tiles of 8 columns for kG query heads (two columns each): four heads per n-tile.
+template <int kG>
+constexpr int kHeadTiles = (kG + 3) / 4;
 
 // Asks L2 for the 128-byte line at p (no registers, no wait).
 __device__ inline void prefetch_line_to_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
@@ -197,125 +220,147 @@ struct RowsForSwizzle {
   __device__ static constexpr int at(int n) { return ((n ^ (n >> 2)) & 1) << 2 | (n & 2) | ((n >> 2) & 1); }
 };
 
-// The A operand of the scores for query head g (rows g + 8 are padding) at the head-dim
-// positions of this thread's K chunks, pre-scaled by log2(e)/sqrt(d) for exp2, from q in
-// shared memory.
+// The B operand of the scores: column g of n-tile c is term g % 2 of query head 4 c + g / 2
+// (zero past kG), at the head-dim positions of this thread's K chunks (k-step j: chunk
+// 4 (j / 2) + tq, its words 2 (j % 2) in b[c][j][0] and 2 (j % 2) + 1 in b[c][j][1]),
+// pre-scaled by log2(e)/sqrt(d) for exp2.
+template <int kG, int kD>
+struct QueryOperand {
+  uint32_t b[kHeadTiles<kG>][kD / 16][2];
+};
+
 template <int kG, int kD, class Mma = MmaBf16>
 __device__ inline void load_query_operand(const float4* q_block, int g, int tq, float score_scale,
-                                          SplitPair (&qa)[kD / 16], SplitPair (&qb)[kD / 16]) {
+                                          QueryOperand<kG, kD>& q) {
 #pragma unroll
-  for (int j = 0; j < kD / 16; ++j) {
-    const float4 x = g < kG ? q_block[(g * kD + 8 * (4 * (j / 2) + tq) + 4 * (j % 2)) / 4] : float4{};
-    qa[j] = split_pair<Mma>(x.x * score_scale, x.y * score_scale);
-    qb[j] = split_pair<Mma>(x.z * score_scale, x.w * score_scale);
+  for (int c = 0; c < kHeadTiles<kG>; ++c) {
+    const int head = 4 * c + g / 2, term = g % 2;
+#pragma unroll
+    for (int j = 0; j < kD / 16; ++j) {
+      const float4 x = head < kG ? q_block[(head * kD + 8 * (4 * (j / 2) + tq) + 4 * (j % 2)) / 4] : float4{};
+      q.b[c][j][0] = term_pair<Mma>(x.x * score_scale, x.y * score_scale, term);
+      q.b[c][j][1] = term_pair<Mma>(x.z * score_scale, x.w * score_scale, term);
+    }
   }
 }
 
-// One warp's running softmax state over the rows it has scanned: acc = outᵀ (head dim x
-// query heads, in mma C fragments), the running maximum of query head g, and this lane's
-// share of its running sum.
-template <int kD>
+// One warp's running softmax state over the rows it has scanned, per n-tile c for query
+// head 4 c + tq: acc = outᵀ in mma C fragments (m-tile mt, dims D = 8 (g + 8 (mt / 4)) +
+// 2 (mt % 4) in [0], [1] and D + 1 in [2], [3]; hi term in [0], [2], lo in [1], [3]), the
+// head's running maximum and this lane's share of its running sum.
+template <int kG, int kD>
 struct AttentionState {
-  float acc[kD / 16][4];
-  float running_max, running_sum;
-  __device__ AttentionState() : running_max(-INFINITY), running_sum(0.f) {
+  float acc[kHeadTiles<kG>][kD / 16][4];
+  float running_max[kHeadTiles<kG>], running_sum[kHeadTiles<kG>];
+  __device__ AttentionState() {
 #pragma unroll
-    for (int mt = 0; mt < kD / 16; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.f;
+    for (int c = 0; c < kHeadTiles<kG>; ++c) {
+      running_max[c] = -INFINITY;
+      running_sum[c] = 0.f;
+#pragma unroll
+      for (int mt = 0; mt < kD / 16; ++mt) acc[c][mt][0] = acc[c][mt][1] = acc[c][mt][2] = acc[c][mt][3] = 0.f;
+    }
   }
 };
 
 // Scores, online softmax and P·V of one 16-row tile; rows from rows_left on are past the
 // sequence end (masked). Order: where row n of each 8-row half lies (RowsInOrder, RowsForSwizzle).
 template <int kG, int kD, class Order, class Mma = MmaBf16>
-__device__ inline void attend_tile(const AttentionTile<kD>& tile, const SplitPair (&qa)[kD / 16],
-                                   const SplitPair (&qb)[kD / 16], int rows_left, int g, int tq,
-                                   AttentionState<kD>& state) {
-  constexpr int kMTiles = kD / 16;
-  // Scores S[head g][row 8 nt + 2 tq + e] in s[nt][e] (e = 2, 3: padding heads).
-  // Four independent accumulators per n-tile (q's hi and lo parts, even and odd k-steps):
-  // chains of d / 32 mma instead of d / 8, so the scores wait little on mma latency.
-  float s[2][4] = {}, partial_scores[2][3][4] = {};
+__device__ inline void attend_tile(const AttentionTile<kD>& tile, const QueryOperand<kG, kD>& q, int rows_left, int g,
+                                   int tq, AttentionState<kG, kD>& state) {
+  // This lane's C rows: row g of each 8-row half.
+  const bool row_inside[2] = {Order::at(g) < rows_left, 8 + Order::at(g) < rows_left};
 #pragma unroll
-  for (int nt = 0; nt < 2; ++nt)
+  for (int c = 0; c < kHeadTiles<kG>; ++c) {
+    // Scores of head 4 c + tq at rows g and g + 8: each the sum of its hi and lo columns.
+    // Even and odd k-steps accumulate apart: chains of d / 32 mma.
+    float even[4] = {}, odd[4] = {};
 #pragma unroll
     for (int j = 0; j < kD / 16; ++j) {
-      const uint32_t b0 = word_of(tile.k[nt][j / 2], 2 * (j % 2)), b1 = word_of(tile.k[nt][j / 2], 2 * (j % 2) + 1);
-      Mma::mma(j % 2 ? partial_scores[nt][0] : s[nt], qa[j].hi, 0u, qb[j].hi, 0u, b0, b1);
-      if constexpr (Mma::kTerms == 2) Mma::mma(partial_scores[nt][1 + j % 2], qa[j].lo, 0u, qb[j].lo, 0u, b0, b1);
+      const uint4 &upper = tile.k[0][j / 2], &lower = tile.k[1][j / 2];
+      const int w = 2 * (j % 2);
+      Mma::mma(j % 2 ? odd : even, word_of(upper, w), word_of(lower, w), word_of(upper, w + 1),
+               word_of(lower, w + 1), q.b[c][j][0], q.b[c][j][1]);
     }
+    float score[2] = {(even[0] + odd[0]) + (even[1] + odd[1]), (even[2] + odd[2]) + (even[3] + odd[3])};
+    float tile_max = -INFINITY;
 #pragma unroll
-  for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) s[nt][e] += (partial_scores[nt][0][e] + partial_scores[nt][1][e]) + partial_scores[nt][2][e];
-  float tile_max = -INFINITY;
-#pragma unroll
-  for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      if (8 * nt + Order::at(2 * tq + e) >= rows_left) s[nt][e] = -INFINITY;  // masked: past the sequence end
-      tile_max = fmaxf(tile_max, s[nt][e]);
+    for (int half = 0; half < 2; ++half) {
+      if (!row_inside[half]) score[half] = -INFINITY;  // masked: past the sequence end
+      tile_max = fmaxf(tile_max, score[half]);
     }
-  tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 1, 32));
-  tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 2, 32));
-  const float new_max = fmaxf(state.running_max, tile_max);
-  const float reference = new_max == -INFINITY ? 0.f : new_max;
-  const float rescale = exp2f(state.running_max - reference);
-  state.running_max = new_max;
-  float p[2][2];
+    tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 4, 32));
+    tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 8, 32));
+    tile_max = fmaxf(tile_max, lane_shfl_xor(tile_max, 16, 32));
+    float& running_max = state.running_max[c];
+    const float new_max = fmaxf(running_max, tile_max);
+    const float reference = new_max == -INFINITY ? 0.f : new_max;
+    // Past the first tiles a head's maximum seldom moves: rescale only when one did.
+    if (__any_sync(0xffffffffu, new_max > running_max)) {
+      const float rescale = exp2_approx(running_max - reference);
+      state.running_sum[c] *= rescale;
 #pragma unroll
-  for (int nt = 0; nt < 2; ++nt)
+      for (int mt = 0; mt < kD / 16; ++mt)
 #pragma unroll
-    for (int e = 0; e < 2; ++e) p[nt][e] = g < kG ? exp2f(s[nt][e] - reference) : 0.f;
-  state.running_sum = fmaf(state.running_sum, rescale, (p[0][0] + p[0][1]) + (p[1][0] + p[1][1]));
-  // acc holds query heads 2 tq and 2 tq + 1, whose rescale lives in lanes 8 tq and 8 tq + 4.
-  const float rescale_even = __shfl_sync(0xffffffffu, rescale, 8 * tq);
-  const float rescale_odd = __shfl_sync(0xffffffffu, rescale, 8 * tq + 4);
-  // B operand of P·V: rows 2 tq, 2 tq + 1 (b0) and 8 + 2 tq, 9 + 2 tq (b1) of query head g.
-  const SplitPair p0 = split_pair<Mma>(p[0][0], p[0][1]), p1 = split_pair<Mma>(p[1][0], p[1][1]);
+        for (int e = 0; e < 4; ++e) state.acc[c][mt][e] *= rescale;
+      running_max = new_max;
+    }
+    const bool head_inside = 4 * c + tq < kG;
+    const float p_upper = head_inside ? exp2_approx(score[0] - reference) : 0.f;
+    const float p_lower = head_inside ? exp2_approx(score[1] - reference) : 0.f;
+    state.running_sum[c] += p_upper + p_lower;
+    // B operand of P·V: rows 2 tq, 2 tq + 1 (b0) and 8 + 2 tq, 9 + 2 tq (b1) of column g.
+    const uint32_t b0 = transpose_8x8(hi_lo_pair<Mma>(p_upper)), b1 = transpose_8x8(hi_lo_pair<Mma>(p_lower));
 #pragma unroll
-  for (int mt = 0; mt < kMTiles; ++mt) {
-    float(&acc)[4] = state.acc[mt];
-    acc[0] *= rescale_even;
-    acc[1] *= rescale_odd;
-    acc[2] *= rescale_even;
-    acc[3] *= rescale_odd;
-    // Word mt of this thread's V chunks holds dims 8 (g + 8 (mt / 4)) + 2 (mt % 4) (low half) and + 1.
-    const uint32_t r0 = word_of(tile.v[0][mt / 4], mt % 4), r1 = word_of(tile.v[1][mt / 4], mt % 4);
-    const uint32_t r2 = word_of(tile.v[2][mt / 4], mt % 4), r3 = word_of(tile.v[3][mt / 4], mt % 4);
-    const uint32_t a0 = __byte_perm(r0, r1, 0x5410), a1 = __byte_perm(r0, r1, 0x7632);
-    const uint32_t a2 = __byte_perm(r2, r3, 0x5410), a3 = __byte_perm(r2, r3, 0x7632);
-    Mma::mma(acc, a0, a1, a2, a3, p0.hi, p1.hi);
-    if constexpr (Mma::kTerms == 2) Mma::mma(acc, a0, a1, a2, a3, p0.lo, p1.lo);
+    for (int mt = 0; mt < kD / 16; ++mt) {
+      // Word mt of this thread's V chunks holds dims 8 (g + 8 (mt / 4)) + 2 (mt % 4) (low half) and + 1.
+      const uint32_t r0 = word_of(tile.v[0][mt / 4], mt % 4), r1 = word_of(tile.v[1][mt / 4], mt % 4);
+      const uint32_t r2 = word_of(tile.v[2][mt / 4], mt % 4), r3 = word_of(tile.v[3][mt / 4], mt % 4);
+      const uint32_t a0 = __byte_perm(r0, r1, 0x5410), a1 = __byte_perm(r0, r1, 0x7632);
+      const uint32_t a2 = __byte_perm(r2, r3, 0x5410), a3 = __byte_perm(r2, r3, 0x7632);
+      Mma::mma(state.acc[c][mt], a0, a1, a2, a3, b0, b1);
+    }
   }
 }
 
-// Shared memory where a block's kWarps scanning warps meet to merge.
+// Shared memory where a block's kWarps scanning warps meet to merge. A lane stores two dims
+// of acc at once (8 bytes, hence the alignment), at dims XOR 2 h: unswizzled, the four heads
+// of a store instruction lie kD floats apart, on the same banks.
 template <int kG, int kD, int kWarps = kAttentionMmaWarps>
-struct WarpPartials {
+struct alignas(16) WarpPartials {
   float max[kWarps][kG], sum[kWarps][kG];
   float acc[kWarps][kG][kD];
+  __device__ static int swizzled(int dim, int head) { return dim ^ (2 * head); }
 };
 
 // The scanning warps (warps 0 .. kWarps - 1) merge their states into split `split`'s partial
 // (acc[d], max, sum) of the pair's kG query heads; `sync` is a barrier over exactly those warps.
 template <int kG, int kD, int kWarps, class Sync>
-__device__ inline void write_split_partial(AttentionState<kD>& state, WarpPartials<kG, kD, kWarps>& shared, int pair,
-                                           int split, int splits, float* partial_acc, float* partial_max_sum,
+__device__ inline void write_split_partial(AttentionState<kG, kD>& state, WarpPartials<kG, kD, kWarps>& shared,
+                                           int pair, int split, int splits, float* partial_acc, float* partial_max_sum,
                                            Sync sync) {
+  using Partials = WarpPartials<kG, kD, kWarps>;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, tq = lane % 4;
-  state.running_sum += lane_shfl_xor(state.running_sum, 1, 32);
-  state.running_sum += lane_shfl_xor(state.running_sum, 2, 32);
-  if (tq == 0 && g < kG) {
-    shared.max[warp][g] = state.running_max;
-    shared.sum[warp][g] = state.running_sum;
-  }
 #pragma unroll
-  for (int mt = 0; mt < kD / 16; ++mt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int h = 2 * tq + e % 2, dim = 8 * (g + 8 * (mt / 4)) + 2 * (mt % 4) + e / 2;
-      if (h < kG) shared.acc[warp][h][dim] = state.acc[mt][e];
+  for (int c = 0; c < kHeadTiles<kG>; ++c) {
+    const int h = 4 * c + tq;
+    float sum = state.running_sum[c];
+    sum += lane_shfl_xor(sum, 4, 32);
+    sum += lane_shfl_xor(sum, 8, 32);
+    sum += lane_shfl_xor(sum, 16, 32);
+    if (h >= kG) continue;
+    if (g == 0) {
+      shared.max[warp][h] = state.running_max[c];
+      shared.sum[warp][h] = sum;
     }
+#pragma unroll
+    for (int mt = 0; mt < kD / 16; ++mt) {
+      const float(&acc)[4] = state.acc[c][mt];
+      const int dim = 8 * (g + 8 * (mt / 4)) + 2 * (mt % 4);  // and dim + 1: the hi and lo columns add up
+      *reinterpret_cast<float2*>(&shared.acc[warp][h][Partials::swizzled(dim, h)]) =
+          make_float2(acc[0] + acc[1], acc[2] + acc[3]);
+    }
+  }
   sync();
   for (int at = threadIdx.x; at < kG * kD; at += 32 * kWarps) {
     const int h = at / kD, dim = at % kD;
@@ -325,7 +370,7 @@ __device__ inline void write_split_partial(AttentionState<kD>& state, WarpPartia
     float sum = 0.f, total = 0.f;
     for (int w = 0; w < kWarps; ++w) {
       const float weight = exp2f(shared.max[w][h] - reference);
-      sum = fmaf(weight, shared.acc[w][h][dim], sum);
+      sum = fmaf(weight, shared.acc[w][h][Partials::swizzled(dim, h)], sum);
       total = fmaf(weight, shared.sum[w][h], total);
     }
     const size_t slot = (static_cast<size_t>(pair) * kG + h) * splits + split;
@@ -379,13 +424,13 @@ decode_attention_mma_kernel(const typename Kv::Storage* __restrict__ K, const ty
   for (int i = threadIdx.x; i < kG * kD / 4; i += kAttentionMmaThreads) q_block[i] = load4_from_l2(q_head + 4 * i);
   __syncthreads();
   using Mma = typename MmaOf<Kv>::type;
-  SplitPair qa[kD / 16], qb[kD / 16];
-  load_query_operand<kG, kD, Mma>(q_block, g, tq, score_scale, qa, qb);
-  AttentionState<kD> state;
+  QueryOperand<kG, kD> query;
+  load_query_operand<kG, kD, Mma>(q_block, g, tq, score_scale, query);
+  AttentionState<kG, kD> state;
   for (; row0 < t_end; row0 += stride) {
     Tile next;
     load_attention_tile<kD>(K, V, rows, row0 + stride, t_end, g, tq, next);
-    attend_tile<kG, kD, RowsInOrder, Mma>(tile, qa, qb, t_end - row0, g, tq, state);
+    attend_tile<kG, kD, RowsInOrder, Mma>(tile, query, t_end - row0, g, tq, state);
     tile = next;
   }
   // The next layer's blocks start only now: started with this layer, their loads slowed its

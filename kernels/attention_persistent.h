@@ -278,9 +278,9 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
     ScanSync{}();
     for (int i = threadIdx.x; i < kG * kD / 4; i += kScanThreads) q_block[i] = load4_from_l2(q_pair + 4 * i);
     ScanSync{}();
-    SplitPair qa[kD / 16], qb[kD / 16];
-    load_query_operand<kG, kD, Mma>(q_block, g, tq, a.score_scale, qa, qb);
-    AttentionState<kD> state;
+    QueryOperand<kG, kD> query;
+    load_query_operand<kG, kD, Mma>(q_block, g, tq, a.score_scale, query);
+    AttentionState<kG, kD> state;
     for (int t = t_begin, stage = 0; t < t_end; t += kPersistentStageRows, ++stage) {
       if (kGroups > 1 && stage % kGroups != group) {
         at.advance(a.stages);
@@ -307,7 +307,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
           for (int j = 0; j < AttentionTile<kD>::kVChunks; ++j)
             tile.v[r][j] = swizzled_chunk<S>(v_spans, kSpanBytes, row, 8 * (g + 8 * j));
         }
-        attend_tile<kG, kD, RowsForSwizzle, Mma>(tile, qa, qb, rows_left, g, tq, state);
+        attend_tile<kG, kD, RowsForSwizzle, Mma>(tile, query, rows_left, g, tq, state);
       }
       __syncwarp();
       if (lane == 0) mbarrier_arrive(&emptied[at.stage]);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +23,32 @@ def test_nvcc_builds_the_benchmark_for_hopper(nvcc, tmp_path):
     if shutil.which("cuobjdump"):  # it names the embedded cubins
         listing = subprocess.run(["cuobjdump", "--list-elf", str(out)], capture_output=True, text=True)
         assert "sm_90" in listing.stdout
+
+
+# Decode attention's 7B-shape instances (4 query heads per KV head, head dim 128), bf16 and fp8.
+ATTENTION_7B = [
+    f"_Z{len(kernel)}{kernel}ILi4ELi128ELb0E{kv}E"
+    for kernel in ("decode_attention_persistent_kernel", "decode_attention_mma_kernel")
+    for kv in ("4Bf16", "7Fp8E4M3")
+]
+
+
+def test_attention_tile_math_for_hopper_takes_16_mma_per_tile_and_no_spills(nvcc, tmp_path):
+    """K·qᵀ and P·V each one mma per 16 head dims on 8 columns (q's and P's hi and lo terms for
+    4 heads), P transposed in registers (one movmatrix per 8-row half), nothing in local memory."""
+    argv = ["nvcc", "-O3", "-std=c++17", "-arch=sm_90", "-cubin", "-Xptxas", "-v", "-keep",
+            f"-keep-dir={tmp_path}", f"-I{SOURCE.parent}", str(SOURCE), "-o", str(tmp_path / "bench.cubin")]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    entries = (tmp_path / "prefill_decode_bench.ptx").read_text().split(".entry ")[1:]
+    report = done.stdout + done.stderr  # ptxas -v: each entry's name, then its stack frame and spills
+    spills = dict(re.findall(r"entry function '(\w+)'[^\n]*\n(?:[^\n]*\n)*?[^\n]*? (\d+) bytes spill stores", report))
+    for prefix in ATTENTION_7B:
+        (body,) = [entry for entry in entries if entry.startswith(prefix)]
+        assert body.count("mma.sync.aligned.m16n8k16") == 16, prefix
+        assert body.count("movmatrix.sync.aligned.m8n8.trans.b16") == 2, prefix
+        (spilled,) = [int(count) for name, count in spills.items() if name.startswith(prefix)]
+        assert spilled == 0, prefix
 
 
 def test_hipcc_builds_the_benchmark_for_gfx90a(hipcc, tmp_path):
