@@ -35,8 +35,8 @@ test-slurm: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/
-	$(BIN)/ruff check src tests workflow/scripts
-	$(BIN)/ruff format --check src tests workflow/scripts
+	$(BIN)/ruff check src tests tools workflow/scripts
+	$(BIN)/ruff format --check src tests tools workflow/scripts
 
 clean:
 	rm -rf results .snakemake

@@ -42,7 +42,9 @@ def test_attention_tile_math_for_hopper_takes_16_mma_per_tile_and_no_spills(nvcc
     assert done.returncode == 0, done.stderr[-2000:]
     entries = (tmp_path / "prefill_decode_bench.ptx").read_text().split(".entry ")[1:]
     report = done.stdout + done.stderr  # ptxas -v: each entry's name, then its stack frame and spills
-    spills = dict(re.findall(r"entry function '(\w+)'[^\n]*\n(?:[^\n]*\n)*?[^\n]*? (\d+) bytes spill stores", report))
+    spills = dict(
+        re.findall(r"entry function '(\w+)'[^\n]*\n(?:[^\n]*\n)*?[^\n]*? (\d+) bytes spill stores", report)
+    )
     for prefix in ATTENTION_7B:
         (body,) = [entry for entry in entries if entry.startswith(prefix)]
         assert body.count("mma.sync.aligned.m16n8k16") == 16, prefix

@@ -20,7 +20,9 @@ REPORT_BYTES = 300_000
 def git(repo: Path, *args: str) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
-    return subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.fixture
@@ -68,6 +70,11 @@ def test_exit_status_says_when_a_limit_is_exceeded(repo, monkeypatch, capsys):
     monkeypatch.setattr(submission_size, "DIFF_LIMIT", REPORT_BYTES // 2)
     assert submission_size.main([base]) == 1
     assert "diffs: 0.3 MiB of 0 MiB (OVER THE LIMIT)" in capsys.readouterr().out
+
+
+def test_an_empty_commit_counts_nothing(repo):
+    git(repo, "commit", "-q", "--allow-empty", "-m", "empty")
+    assert submission_size.commit_diff_bytes("HEAD~1", "HEAD") == 0
 
 
 def test_an_unknown_base_is_one_line_and_exit_2(repo, capsys):

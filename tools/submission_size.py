@@ -42,10 +42,11 @@ def commit_diff_bytes(parent: str, commit: str) -> int:
     text = len(git("diff", "--no-color", "--no-ext-diff", "-U0", parent, commit))
     binary_blobs: set[str] = set()
     numstat = git("diff", "--numstat", "-z", "--no-renames", parent, commit).split(b"\0")
-    raw = git("diff", "--raw", "-z", "--no-renames", "--no-abbrev", parent, commit).split(b"\0")
+    raw_text = git("diff", "--raw", "-z", "--no-renames", "--no-abbrev", parent, commit).rstrip(b"\0")
+    raw = raw_text.split(b"\0") if raw_text else []
     binary_paths = {entry.split(b"\t", 2)[2] for entry in numstat if entry.startswith(b"-\t-\t")}
     # --raw -z: ":mode mode old new status\0path\0" for each changed file
-    for header, path in zip(raw[0::2], raw[1::2]):
+    for header, path in zip(raw[0::2], raw[1::2], strict=True):
         if path in binary_paths:
             binary_blobs.update(header.decode().split()[2:4])
     return text + sum(blob_sizes(binary_blobs).values())
@@ -78,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     packed = pack_bytes(base)
     status = 0
     for name, value, limit in (("diffs", total, DIFF_LIMIT), ("pack", packed, PACK_LIMIT)):
-        verdict = "OVER THE LIMIT" if value > limit else "near the limit" if value > WARN_FRACTION * limit else "ok"
+        verdict = (
+            "OVER THE LIMIT" if value > limit else "near the limit" if value > WARN_FRACTION * limit else "ok"
+        )
         print(f"{name}: {value / MIB:.1f} MiB of {limit / MIB:.0f} MiB ({verdict})")
         status |= value > limit
     print(f"{len(commits)} commits since {base[:10]}")

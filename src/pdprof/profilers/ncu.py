@@ -793,7 +793,9 @@ def profile(binary: Path, point: Point, out_dir: Path, settings: dict, warmup: i
             with atomic_output(out_dir / name) as tmp, open(tmp, "w") as sink:
                 exported = subprocess.run(export_command(partial, page_flags), stdout=sink, timeout=timeout_s)
                 if exported.returncode != 0:
-                    raise PointFailed(f"ncu --import failed exporting {name} (exit code {exported.returncode})")
+                    raise PointFailed(
+                        f"ncu --import failed exporting {name} (exit code {exported.returncode})"
+                    )
         with atomic_output(out_dir / "ncu_stdout.txt") as tmp:
             tmp.write_text(output)
         write_json(out_dir / "ncu_command.json", {"argv": argv, "exports": list(EXPORT_PAGES)})
