@@ -146,7 +146,7 @@ constexpr int kHeadTiles = (kG + 3) / 4;
 __device__ inline void prefetch_line_to_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
 // One warp's share of a 16-row tile (lane = 4 g + tq, rows relative to the tile):
-//  k[nt][i]: K row 8 nt + g, 16-byte chunk 4 i + tq (the B operand of the scores);
+//  k[nt][i]: K row 8 nt + g, 16-byte chunk 4 i + tq (the A operand of the scores);
 //  v[r][j]:  V row (r / 2) 8 + 2 tq + r % 2, chunk g + 8 j (the A operand of P·V).
 // Each load instruction of the warp reads whole 32-byte sectors.
 template <int kD>
@@ -154,6 +154,11 @@ struct AttentionTile {
   static constexpr int kKChunks = kD / 32, kVChunks = kD / 64;
   uint4 k[2][kKChunks];
   uint4 v[4][kVChunks];
+  // Where each chunk lies: its row n within its 8-row half, and its first element.
+  __device__ static constexpr int k_row(int g) { return g; }  // in half nt of k[nt][i]
+  __device__ static constexpr int k_element(int i, int tq) { return 8 * (4 * i + tq); }
+  __device__ static constexpr int v_row(int r, int tq) { return 2 * tq + r % 2; }  // in half r / 2 of v[r][j]
+  __device__ static constexpr int v_element(int j, int g) { return 8 * (g + 8 * j); }
 };
 
 // Eight K/V elements as four operand pairs: bf16 as stored; fp8 e4m3 converted to f16x2.
@@ -179,18 +184,18 @@ __device__ inline void load_attention_tile(const S* K, const S* V, const Rows& r
   const size_t half_first[2] = {row0 < t_end ? rows.at(row0) : 0, row0 + 8 < t_end ? rows.at(row0 + 8) : 0};
 #pragma unroll
   for (int nt = 0; nt < 2; ++nt) {
-    const bool inside = row0 + 8 * nt + g < t_end;
-    const S* row_k = K + half_first[nt] + static_cast<size_t>(g) * kD;
+    const bool inside = row0 + 8 * nt + Tile::k_row(g) < t_end;
+    const S* row_k = K + half_first[nt] + static_cast<size_t>(Tile::k_row(g)) * kD;
 #pragma unroll
-    for (int i = 0; i < Tile::kKChunks; ++i) tile.k[nt][i] = inside ? load_chunk(row_k + 8 * (4 * i + tq)) : uint4{};
+    for (int i = 0; i < Tile::kKChunks; ++i) tile.k[nt][i] = inside ? load_chunk(row_k + Tile::k_element(i, tq)) : uint4{};
   }
 #pragma unroll
   for (int r = 0; r < 4; ++r) {
-    const int in_half = 2 * tq + r % 2;
+    const int in_half = Tile::v_row(r, tq);
     const bool inside = row0 + (r / 2) * 8 + in_half < t_end;
     const S* row_v = V + half_first[r / 2] + static_cast<size_t>(in_half) * kD;
 #pragma unroll
-    for (int j = 0; j < Tile::kVChunks; ++j) tile.v[r][j] = inside ? load_chunk(row_v + 8 * (g + 8 * j)) : uint4{};
+    for (int j = 0; j < Tile::kVChunks; ++j) tile.v[r][j] = inside ? load_chunk(row_v + Tile::v_element(j, g)) : uint4{};
   }
 }
 
@@ -237,7 +242,8 @@ __device__ inline void load_query_operand(const float4* q_block, int g, int tq, 
     const int head = 4 * c + g / 2, term = g % 2;
 #pragma unroll
     for (int j = 0; j < kD / 16; ++j) {
-      const float4 x = head < kG ? q_block[(head * kD + 8 * (4 * (j / 2) + tq) + 4 * (j % 2)) / 4] : float4{};
+      const int element = AttentionTile<kD>::k_element(j / 2, tq) + 4 * (j % 2);
+      const float4 x = head < kG ? q_block[(head * kD + element) / 4] : float4{};
       q.b[c][j][0] = term_pair<Mma>(x.x * score_scale, x.y * score_scale, term);
       q.b[c][j][1] = term_pair<Mma>(x.z * score_scale, x.w * score_scale, term);
     }
@@ -268,8 +274,9 @@ struct AttentionState {
 template <int kG, int kD, class Order, class Mma = MmaBf16>
 __device__ inline void attend_tile(const AttentionTile<kD>& tile, const QueryOperand<kG, kD>& q, int rows_left, int g,
                                    int tq, AttentionState<kG, kD>& state) {
-  // This lane's C rows: row g of each 8-row half.
-  const bool row_inside[2] = {Order::at(g) < rows_left, 8 + Order::at(g) < rows_left};
+  // This lane's C rows: its K rows, row g of each 8-row half.
+  const int row = Order::at(AttentionTile<kD>::k_row(g));
+  const bool row_inside[2] = {row < rows_left, 8 + row < rows_left};
 #pragma unroll
   for (int c = 0; c < kHeadTiles<kG>; ++c) {
     // Scores of head 4 c + tq at rows g and g + 8: each the sum of its hi and lo columns.
@@ -356,7 +363,8 @@ __device__ inline void write_split_partial(AttentionState<kG, kD>& state, WarpPa
 #pragma unroll
     for (int mt = 0; mt < kD / 16; ++mt) {
       const float(&acc)[4] = state.acc[c][mt];
-      const int dim = 8 * (g + 8 * (mt / 4)) + 2 * (mt % 4);  // and dim + 1: the hi and lo columns add up
+      // Word mt % 4 of V chunk mt / 4 (see attend_tile): dim and dim + 1; the hi and lo columns add up.
+      const int dim = AttentionTile<kD>::v_element(mt / 4, g) + 2 * (mt % 4);
       *reinterpret_cast<float2*>(&shared.acc[warp][h][Partials::swizzled(dim, h)]) =
           make_float2(acc[0] + acc[1], acc[2] + acc[3]);
     }

@@ -292,20 +292,21 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
         // This thread's K chunks and V rows (AttentionTile) at their swizzled places.
         const unsigned char* k_spans = ring + at.stage * kStageBytes;
         const unsigned char* v_spans = k_spans + kSpans * kSpanBytes;
-        AttentionTile<kD> tile;
+        using Tile = AttentionTile<kD>;
+        Tile tile;
 #pragma unroll
         for (int nt = 0; nt < 2; ++nt) {
-          const int row = tile_first + 8 * nt + RowsForSwizzle::at(g);
+          const int row = tile_first + 8 * nt + RowsForSwizzle::at(Tile::k_row(g));
 #pragma unroll
-          for (int i = 0; i < AttentionTile<kD>::kKChunks; ++i)
-            tile.k[nt][i] = swizzled_chunk<S>(k_spans, kSpanBytes, row, 8 * (4 * i + tq));
+          for (int i = 0; i < Tile::kKChunks; ++i)
+            tile.k[nt][i] = swizzled_chunk<S>(k_spans, kSpanBytes, row, Tile::k_element(i, tq));
         }
 #pragma unroll
         for (int r = 0; r < 4; ++r) {
-          const int row = tile_first + (r / 2) * 8 + RowsForSwizzle::at(2 * tq + r % 2);
+          const int row = tile_first + (r / 2) * 8 + RowsForSwizzle::at(Tile::v_row(r, tq));
 #pragma unroll
-          for (int j = 0; j < AttentionTile<kD>::kVChunks; ++j)
-            tile.v[r][j] = swizzled_chunk<S>(v_spans, kSpanBytes, row, 8 * (g + 8 * j));
+          for (int j = 0; j < Tile::kVChunks; ++j)
+            tile.v[r][j] = swizzled_chunk<S>(v_spans, kSpanBytes, row, Tile::v_element(j, g));
         }
         attend_tile<kG, kD, RowsForSwizzle, Mma>(tile, query, rows_left, g, tq, state);
       }
