@@ -73,6 +73,7 @@ def test_a_missing_point_of_the_sweep_is_named_and_nothing_is_written(tmp_path, 
     argv = ["capture", str(results), str(tmp_path / "bundle"), "--command", "x", "--sweep", "smoke"]
     assert main(argv) == 2
     error = capsys.readouterr().err
+    assert error.startswith("pdprof capture: error:")  # the subcommand, not the --command text
     assert smoke[0] in error and "lacks 1 of the sweep's" in error
     assert not (tmp_path / "bundle").exists()
 

@@ -252,7 +252,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _cmd_capture(args: argparse.Namespace) -> None:
     point_ids = [point.id for point in config.sweep_points(_load_sweep_config(args))] if args.sweep else None
-    copied = capture.create(Path(args.results), Path(args.bundle), args.command, point_ids)
+    copied = capture.create(Path(args.results), Path(args.bundle), args.run_command, point_ids)
     mib = capture.size_bytes(copied) / 2**20
     print(f"{len(copied)} files ({mib:.1f} MiB) copied into {args.bundle}")
 
@@ -444,7 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub("capture", _cmd_capture, "copy a finished run's raw outputs into a replay bundle")
     p.add_argument("results", help="results/<gpu>")
     p.add_argument("bundle", help="captures/<gpu>")
-    p.add_argument("--command", required=True, help="the command that produced the run, for the record")
+    p.add_argument(
+        "--command",
+        dest="run_command",
+        required=True,
+        help="the command that produced the run, for the record",
+    )
     p.add_argument("--sweep", help="copy only this sweep's points (default: every point in RESULTS/runs)")
     p.add_argument("--config", default=config.DEFAULT_CONFIG_PATH, help="the config that defines --sweep")
 
