@@ -8,8 +8,9 @@
 # device tool returns files of at most 16 MiB); unpack with  cat gpu_run.tgz.part-* | tar xzf -
 # On the lent device (the copy there has no .git, so pass the revision):
 #   source .carry/activate.sh && PDPROF_GIT_REV=<commit> tools/gpu_run.sh "$OUT" 16 decode_attention
-# PDPROF_PIPELINE_TIMEOUT (seconds, default 420) bounds the pipeline, so a hang still leaves the
-# logs inside the device's 10-minute call.
+# PDPROF_PIPELINE_TIMEOUT (seconds, default 360) bounds the pipeline, so a hang still leaves the
+# logs inside the device's 10-minute call. On the H200 the sweeps took 165-276 s, the kernel
+# table about 200 s and the GPU tests about 120 s: the kernels sweep comes close to that limit.
 set -uo pipefail
 out=${1:?usage: tools/gpu_run.sh OUT_DIR [CORES] [SWEEP]}
 cores=${2:-4}
@@ -24,7 +25,7 @@ bundle="captures/$slug"
 cmd=(python3 -m snakemake --cores "$cores" --config backend=cuda "sweep=$sweep")
 echo "+ ${cmd[*]}" | tee "$out/snakemake.log"
 start=$(date +%s.%N)
-timeout "${PDPROF_PIPELINE_TIMEOUT:-420}" "${cmd[@]}" >>"$out/snakemake.log" 2>&1
+timeout "${PDPROF_PIPELINE_TIMEOUT:-360}" "${cmd[@]}" >>"$out/snakemake.log" 2>&1
 status=$?
 end=$(date +%s.%N)
 python3 -c "print(f'pipeline wall time: {$end - $start:.1f} s (exit {$status})')" | tee "$out/wall_time.txt"
