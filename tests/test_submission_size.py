@@ -72,6 +72,14 @@ def test_exit_status_says_when_a_limit_is_exceeded(repo, monkeypatch, capsys):
     assert "diffs: 0.3 MiB of 0 MiB (OVER THE LIMIT)" in capsys.readouterr().out
 
 
+def test_without_a_base_it_counts_from_where_the_checkout_began(repo, capsys):
+    first = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "notes.txt").write_text("second line\n")
+    commit_all(repo, "edit")
+    assert submission_size.main([]) == 0
+    assert f"1 commits since {first[:10]}" in capsys.readouterr().out
+
+
 def test_an_empty_commit_counts_nothing(repo):
     git(repo, "commit", "-q", "--allow-empty", "-m", "empty")
     assert submission_size.commit_diff_bytes("HEAD~1", "HEAD") == 0

@@ -7,7 +7,8 @@ later one counts twice, and so does a capture bundle replaced in place: its old 
 and the new files' addition. Capture bundles (an Nsight Compute report embeds the benchmark's
 whole cubin) are what reach these limits, so run this before stopping a session that captured:
 
-    python3 tools/submission_size.py BASE     # BASE: the commit the session started from
+    python3 tools/submission_size.py [BASE]   # BASE: the commit the session started from
+                                              # (default: where this branch's reflog begins)
 
 Binary files count as their whole size on each side of a change (the old blob removed, the new
 one added); text files as the bytes of their unified diff. Exit 1 when a limit is exceeded.
@@ -59,10 +60,16 @@ def pack_bytes(base: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("base", help="the commit the submission starts from (the last one that landed)")
+    parser.add_argument(
+        "base",
+        nargs="?",
+        help="the commit the submission starts from (the last one that landed); "
+        "default: the oldest entry of this branch's reflog, where this checkout began",
+    )
     args = parser.parse_args(argv)
     try:
-        base = git("rev-parse", "--verify", f"{args.base}^{{commit}}").decode().strip()
+        start = args.base or git("reflog", "show", "--format=%H", "HEAD").split()[-1].decode()
+        base = git("rev-parse", "--verify", f"{start}^{{commit}}").decode().strip()
         commits = git("rev-list", "--reverse", "--first-parent", f"{base}..HEAD").decode().split()
     except subprocess.CalledProcessError as exc:
         print(f"submission_size: git failed: {exc.stderr.decode().strip()}", file=sys.stderr)
