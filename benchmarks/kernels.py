@@ -13,9 +13,13 @@ its FP32 peak is given at that clock as well as at the maximum clock. The launch
 comparison traces graph and kv_stream without layer overlap (with it, kv_stream's
 kernels overlap and show no gap either). paged runs at three page sizes against
 contiguous attention, and kv_stream and attention at batch 4 against batch 1 (info rows).
+With --baseline DIR (the kernels/ folder of another version, e.g. from
+`git archive REV kernels | tar x -C DIR --strip-components=1`), attention and attention_fp8
+also run built from DIR, right after the same points of this version: rows of new against
+old bandwidth, measured side by side.
 Prints one table: kernel, shape, measured, target, PASS/FAIL; writes every result under --out.
 
-    python benchmarks/kernels.py --out OUT_DIR [--nsys] [--repeats 20]
+    python benchmarks/kernels.py --out OUT_DIR [--nsys] [--repeats 20] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -73,17 +77,37 @@ def row(kernel: str, shape: str, measured: str, target: str, ok: bool | None) ->
     return {"kernel": kernel, "shape": shape, "measured": measured, "target": target, "verdict": verdict}
 
 
+def baseline_rows(results: dict[str, dict], baseline: dict[str, dict]) -> list[dict]:
+    """Attention of this version against the baseline's, each also as a share of this run's K/V scan."""
+    rows = []
+    for attention, stream_variant, kv_format in ATTENTION_PAIRS:
+        for T in DECODE_TS:
+            new = results[point(attention, T).id]["decode"]["bytes_per_s"]
+            old = baseline[point(attention, T).id]["decode"]["bytes_per_s"]
+            stream = results[point(stream_variant, T).id]["decode"]["bytes_per_s"]
+            rows.append(row(f"{attention} vs baseline", f"{kv_format} T={T}", f"{new / old:.3f}x ({new / 1e12:.3f} vs "
+                            f"{old / 1e12:.3f} TB/s; {new / stream:.1%} vs {old / stream:.1%} of {stream_variant})",
+                            "(side by side)", None))  # fmt: skip
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="folder for results (default: a temp dir)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--nsys", action="store_true", help="trace kv_stream vs graph launch gaps")
+    parser.add_argument(
+        "--baseline", type=Path, help="kernels/ folder of another version to run attention beside"
+    )
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="pdprof-kernels-"))
     out.mkdir(parents=True, exist_ok=True)
 
     binary = out / "prefill_decode_bench"
     build.build("cuda", SOURCE, binary, gpu.cuda_arch(), NVCC_FLAGS)
+    if args.baseline:
+        baseline_binary = out / "baseline_bench"
+        build.build("cuda", args.baseline / SOURCE.name, baseline_binary, gpu.cuda_arch(), NVCC_FLAGS)
     ceilings = calibrate.measure()
     (out / "calibration.json").write_text(json.dumps(ceilings, indent=2))
     copy_bps, read_bps = ceilings["copy_bandwidth"], ceilings["read_bandwidth"]
@@ -96,8 +120,11 @@ def main() -> int:
     cases += [point("gemm", 2048)]  # the CuPy runner (cuBLAS), via variants.program
     cases += [point("paged", 32768, page_size=size) for size in PAGE_SIZES]
     cases += [point(variant, 8192, batch=BATCH) for variant in ("kv_stream", "attention")]
+    baseline: dict[str, dict] = {}
     for p in cases:
         results[p.id] = bench(binary, out, p, args.repeats)
+        if args.baseline and p.variant in ("attention", "attention_fp8") and p.batch == 1:
+            baseline[p.id] = bench(baseline_binary, out, p, args.repeats, suffix="-baseline")
     overlap_cases = [point("kv_stream", T) for T in (2048, 16384, 32768)]
     no_overlap = {p.id: bench(binary, out, p, args.repeats, NO_OVERLAP, "-no-overlap") for p in overlap_cases}
     layered = {
@@ -133,6 +160,8 @@ def main() -> int:
             cores = "tensor" if result["tensor_cores"] else "CUDA"
             rows.append(row(attention, f"{kv_format} T={T}", f"{ratio:.1%} of {stream_variant} ({kind}, {cores} cores; "
                             f"one launch per layer: {layered_ratio:.1%})", f">= 85% of {stream_variant}", ratio >= 0.85))  # fmt: skip
+    if baseline:
+        rows += baseline_rows(results, baseline)
     for size in PAGE_SIZES:
         result = results[point("paged", 32768, page_size=size).id]["decode"]
         ratio = result["bytes_per_s"] / decode_bps(point("attention", 32768))
