@@ -100,6 +100,10 @@ def main() -> int:
         "--baseline", type=Path, help="kernels/ folder of another version to run attention beside"
     )
     args = parser.parse_args()
+    if args.baseline and not (args.baseline / SOURCE.name).is_file():
+        parser.error(
+            f"--baseline {args.baseline} holds no {SOURCE.name}: give the kernels/ folder of a version"
+        )
     out = args.out or Path(tempfile.mkdtemp(prefix="pdprof-kernels-"))
     out.mkdir(parents=True, exist_ok=True)
 
