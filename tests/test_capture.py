@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from pdprof import capture, config
 from pdprof.cli import main
-from pdprof.errors import ConfigError
+from pdprof.errors import ConfigError, PdprofError
 
 PROVENANCE = {
     "gpu": {"name": "NVIDIA H200", "compute_capability": "9.0", "driver_version": "580.159.04"},
@@ -118,3 +120,43 @@ def test_an_empty_folder_may_receive_the_bundle(tmp_path):
     results = make_results(tmp_path / "results", smoke_points()[:1])
     (tmp_path / "bundle").mkdir()
     assert capture.create(results, tmp_path / "bundle", "x")
+
+
+def test_the_manifest_records_every_copied_file_and_sha256sum_accepts_it(tmp_path):
+    results = make_results(tmp_path / "results", smoke_points()[:2])
+    bundle = tmp_path / "bundle"
+    copied = capture.create(results, bundle, "x")
+    lines = (bundle / capture.MANIFEST).read_text().splitlines()
+    assert sorted(line.split("  ", 1)[1] for line in lines) == sorted(
+        str(p.relative_to(bundle)) for p in copied
+    )
+    assert capture.verify(bundle) == len(copied)
+    if shutil.which("sha256sum"):
+        done = subprocess.run(
+            ["sha256sum", "--quiet", "-c", capture.MANIFEST], cwd=bundle, capture_output=True
+        )
+        assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("change", ["edit", "remove", "add"])
+def test_a_bundle_changed_after_capture_is_named(tmp_path, change):
+    point = smoke_points()[0]
+    bundle = tmp_path / "bundle"
+    capture.create(make_results(tmp_path / "results", [point]), bundle, "x")
+    raw = bundle / "runs" / point / "ncu_raw.csv"
+    if change == "edit":  # a hand "fix" of one number
+        raw.write_text(raw.read_text().replace("1000", "1001"))
+    elif change == "remove":
+        raw.unlink()
+    else:
+        (raw.parent / "ncu_raw_fixed.csv").write_text("x")
+    expected = {"edit": "differs from its sha256", "remove": "is missing", "add": "is not in"}[change]
+    with pytest.raises(PdprofError, match=expected):
+        capture.verify(bundle)
+
+
+def test_a_bundle_from_before_manifests_verifies_nothing(tmp_path):
+    bundle = tmp_path / "bundle"
+    capture.create(make_results(tmp_path / "results", smoke_points()[:1]), bundle, "x")
+    (bundle / capture.MANIFEST).unlink()
+    assert capture.verify(bundle) == 0

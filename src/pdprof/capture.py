@@ -7,11 +7,12 @@ versions. Nothing in a bundle is ever edited by hand.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
-from pdprof.errors import ConfigError
+from pdprof.errors import ConfigError, PdprofError
 from pdprof.fsutil import write_text
 
 POINT_FILES = (
@@ -25,6 +26,8 @@ POINT_FILES = (
 POINT_FOLDERS = ("nsys",)  # pdprof profile-nsys output: report, stats CSVs, console output
 RUN_FILES = ("provenance.json",)
 OPTIONAL_RUN_FILES = ("calibration.json",)  # where calibration ran
+# sha256sum's format, so `sha256sum -c MANIFEST.sha256` in the bundle checks it too.
+MANIFEST = "MANIFEST.sha256"
 
 
 def point_file(root: Path, point_id: str, name: str) -> Path:
@@ -60,7 +63,37 @@ def create(results: Path, bundle: Path, command: str, point_ids: list[str] | Non
     write_text(
         bundle / "CAPTURE.md", describe(json.loads((results / "provenance.json").read_text()), command)
     )
+    write_text(
+        bundle / MANIFEST, "".join(f"{_sha256(path)}  {path.relative_to(bundle)}\n" for path in copied)
+    )
     return copied
+
+
+def verify(bundle: Path) -> int:
+    """Check the bundle's files against its manifest; the number checked (0: a bundle made before manifests).
+
+    A file edited, removed or added under runs/ after the capture is a PdprofError naming it.
+    """
+    manifest = bundle / MANIFEST
+    if not manifest.is_file():
+        return 0
+    recorded = dict(reversed(line.split("  ", 1)) for line in manifest.read_text().splitlines() if line)
+    for name, digest in recorded.items():
+        path = bundle / name
+        if not path.is_file() or _sha256(path) != digest:
+            state = "is missing" if not path.is_file() else "differs from its sha256"
+            raise PdprofError(
+                f"{path} {state} in {manifest}: the bundle changed after capture; restore it from git"
+            )
+    present = {str(path.relative_to(bundle)) for path in (bundle / "runs").rglob("*") if path.is_file()}
+    unrecorded = sorted(present - set(recorded))
+    if unrecorded:
+        raise PdprofError(f"{bundle / unrecorded[0]} is not in {manifest}: the bundle changed after capture")
+    return len(recorded)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _refuse_existing(bundle: Path) -> None:
@@ -120,6 +153,7 @@ def describe(provenance: dict, command: str) -> str:
         "`ncu_stdout.txt` (ncu's console output) and `ncu_command.json` (the exact argv); under",
         "`nsys/` the Nsight Systems report `nsys.nsys-rep`, its `nsys stats` CSV exports, console",
         "output and argv (or `nsys_skipped.txt` where nsys was missing).",
+        f"`{MANIFEST}` holds each file's sha256 (`sha256sum -c {MANIFEST}` here, or `pdprof reproduce`).",
         "",
     ]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pdprof import dataset, plots
+from pdprof import capture, dataset, plots
 from pdprof.errors import PdprofError
 
 # Relative tolerance per column (first matching pattern wins), documented in published/README.md.
@@ -73,6 +73,7 @@ def reproduce(
     comparisons = []
     for gpu in gpus:
         bundle = Path(captures_root) / gpu
+        capture.verify(bundle)
         frame = replay_dataset(bundle)
         out_dir = Path(out_root) / gpu
         limits = plots.resolve_limits(frame, thresholds, calibration=bundle_calibration(bundle))
