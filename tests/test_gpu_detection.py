@@ -7,8 +7,8 @@ import copy
 import pytest
 import yaml
 
-from pdprof import config, gpu
-from pdprof.errors import ConfigError, ToolError
+from pdprof import capture, config, gpu
+from pdprof.errors import ConfigError, PdprofError, ToolError
 
 
 @pytest.fixture
@@ -59,3 +59,19 @@ def test_replay_of_missing_bundle_is_a_config_error(cfg, tmp_path):
     bad["replay"]["captures"] = str(tmp_path / "nothing")
     with pytest.raises(ConfigError, match="holds no capture bundle"):
         gpu.resolve_backend(bad)
+
+
+def test_replay_of_a_bundle_edited_after_capture_names_the_file(cfg, tmp_path):
+    results = tmp_path / "results"
+    (results / "runs" / "p").mkdir(parents=True)
+    (results / "provenance.json").write_text('{"gpu": {"name": "NVIDIA H200", "compute_capability": "9.0", '
+                                             '"driver_version": "580"}}')  # fmt: skip
+    (results / "runs" / "p" / "bench.json").write_text('{"decode": {"ms_median": 1.0}}')
+    bundle = tmp_path / "nvidia-h200"
+    capture.create(results, bundle, "x")
+    replay = {**copy.deepcopy(cfg), "backend": "replay"}
+    replay["replay"]["captures"] = str(bundle)
+    assert gpu.resolve_backend(replay).gpu_slug == "nvidia-h200"
+    (bundle / "runs" / "p" / "bench.json").write_text('{"decode": {"ms_median": 0.5}}')
+    with pytest.raises(PdprofError, match="bench.json differs from its sha256"):
+        gpu.resolve_backend(replay)

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pdprof import capture
 from pdprof.errors import ConfigError, ToolError
 
 QUERY_TIMEOUT_S = 30
@@ -119,6 +120,7 @@ def _replay(config: dict, reason: str) -> Backend:
             f"config: replay.captures: {captures} holds no capture bundle (no provenance.json); "
             "point it at a folder under captures/ or run on a GPU with backend: cuda"
         )
+    capture.verify(captures)  # a bundle edited after capture would replay numbers no GPU measured
     slug = config["gpu_slug"] or captures.name
     return Backend("replay", slug, captures, reason)
 
