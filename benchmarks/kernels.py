@@ -127,7 +127,7 @@ def main() -> int:
     baseline: dict[str, dict] = {}
     for p in cases:
         results[p.id] = bench(binary, out, p, args.repeats)
-        if args.baseline and p.variant in ("attention", "attention_fp8") and p.batch == 1:
+        if args.baseline and p.variant in {pair[0] for pair in ATTENTION_PAIRS} and p.batch == 1:
             baseline[p.id] = bench(baseline_binary, out, p, args.repeats, suffix="-baseline")
     overlap_cases = [point("kv_stream", T) for T in (2048, 16384, 32768)]
     no_overlap = {p.id: bench(binary, out, p, args.repeats, NO_OVERLAP, "-no-overlap") for p in overlap_cases}

@@ -77,7 +77,8 @@ def verify(bundle: Path) -> int:
     manifest = bundle / MANIFEST
     if not manifest.is_file():
         return 0
-    recorded = dict(reversed(line.split("  ", 1)) for line in manifest.read_text().splitlines() if line)
+    lines = manifest.read_text().splitlines()
+    recorded = {name: digest for digest, name in (line.split("  ", 1) for line in lines if line)}
     for name, digest in recorded.items():
         path = bundle / name
         if not path.is_file() or _sha256(path) != digest:
@@ -108,9 +109,8 @@ def _refuse_existing(bundle: Path) -> None:
 
 def _point_dirs(results: Path, point_ids: list[str] | None) -> list[Path]:
     runs = results / "runs"
-    present = sorted(path for path in runs.iterdir() if path.is_dir()) if runs.is_dir() else []
     if point_ids is None:
-        return present
+        return sorted(path for path in runs.iterdir() if path.is_dir()) if runs.is_dir() else []
     missing = [point for point in point_ids if not (runs / point).is_dir()]
     if missing:
         raise ConfigError(
