@@ -8,9 +8,12 @@
 # device tool returns files of at most 16 MiB); unpack with  cat gpu_run.tgz.part-* | tar xzf -
 # On the lent device (the copy there has no .git, so pass the revision):
 #   source .carry/activate.sh && PDPROF_GIT_REV=<commit> tools/gpu_run.sh "$OUT" 16 decode_attention
+# The committed captures (about 370 MiB) exceed the 64 MiB a device call sends: move captures/
+# out of the checkout for the call and back afterwards; the new bundle lands in an empty captures/.
 # PDPROF_PIPELINE_TIMEOUT (seconds, default 360) bounds the pipeline, so a hang still leaves the
 # logs inside the device's 10-minute call. On the H200 the sweeps took 165-276 s, the kernel
 # table about 200 s and the GPU tests about 120 s: the kernels sweep comes close to that limit.
+# On the H100 the two attention sweeps took 186 and 142 s, the GPU tests 77-104 s.
 set -uo pipefail
 out=${1:?usage: tools/gpu_run.sh OUT_DIR [CORES] [SWEEP]}
 cores=${2:-4}
