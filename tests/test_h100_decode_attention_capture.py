@@ -7,34 +7,34 @@ run; what benchmarks/NOTES.md (v9) states about the bf16 sweep is asserted here 
 
 from __future__ import annotations
 
-import json
-
-from bundles import CAPTURES, points
+from bundles import (
+    ATTENTION_TS,
+    CAPTURES,
+    attention_bench,
+    attention_sweep_points,
+    kernels_per_step,
+    points,
+    same_run_ratios,
+)
 
 from pdprof import capture
-from pdprof.config import Point
 
 BUNDLE = CAPTURES / "nvidia-h100-80gb-hbm3-decode_attention"
-TS = (2048, 4096, 8192, 16384, 32768)
-SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8, "iters_fma": 256}
 
 
 def bench(variant: str, T: int) -> dict:
-    point = Point(variant=variant, T=T, **SHAPE)
-    return json.loads((BUNDLE / "runs" / point.id / "bench.json").read_text())
+    return attention_bench(BUNDLE, variant, T)
 
 
 def test_the_bundle_holds_the_sweeps_points_as_captured():
     # MANIFEST.sha256: no file edited, removed or added since the capture (14 files for each of 10 points, the calibration and provenance)
     assert capture.verify(BUNDLE) == 152
-    assert points(BUNDLE) == sorted(
-        Point(variant=v, T=T, **SHAPE).id for v in ("kv_stream", "attention") for T in TS
-    )
+    assert points(BUNDLE) == attention_sweep_points("kv_stream", "attention")
     assert "H100" in bench("attention", 2048)["device"]["name"]
 
 
 def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
-    for T in TS:
+    for T in ATTENTION_TS:
         result = bench("attention", T)
         assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
         assert result["decode"]["persistent"] is True and result["decode"]["tensor_cores"] is True
@@ -42,17 +42,12 @@ def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_re
 
 def test_attention_reaches_85_percent_of_kv_stream_but_at_4k():
     # benchmarks/NOTES.md v9: the kernel table of the same session gave 95 / 84 / 100 / 98 / 99 %.
-    ratios = [
-        bench("attention", T)["decode"]["bytes_per_s"] / bench("kv_stream", T)["decode"]["bytes_per_s"]
-        for T in TS
-    ]
+    ratios = same_run_ratios(BUNDLE, "attention", "kv_stream")
     assert [round(r, 2) for r in ratios] == [0.96, 0.83, 1.0, 0.98, 0.98]
 
 
 def test_the_timeline_shows_one_attention_kernel_per_step_and_one_per_layer_for_kv_stream(rows):
-    per_step = rows[(rows["profiler"] == "nsys") & (rows["metric"] == "kernels_per_step")]
-    by_variant = per_step.groupby("variant")["value"].unique().to_dict()
-    assert list(by_variant["attention"]) == [1.0] and list(by_variant["kv_stream"]) == [32.0]
+    assert kernels_per_step(rows) == {"attention": [1.0], "kv_stream": [32.0]}
 
 
 def test_every_attention_check_passes_and_its_counters_say_bandwidth_bound(checks):

@@ -7,29 +7,28 @@ run; what benchmarks/NOTES.md (v9) states about the fp8 sweep is asserted here f
 
 from __future__ import annotations
 
-import json
-
-from bundles import CAPTURES, points
+from bundles import (
+    ATTENTION_TS,
+    CAPTURES,
+    attention_bench,
+    attention_sweep_points,
+    points,
+    same_run_ratios,
+)
 
 from pdprof import capture
-from pdprof.config import Point
 
 BUNDLE = CAPTURES / "nvidia-h100-80gb-hbm3-decode_attention_fp8"
-TS = (2048, 4096, 8192, 16384, 32768)
-SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8, "iters_fma": 256}
 
 
 def bench(variant: str, T: int) -> dict:
-    point = Point(variant=variant, T=T, **SHAPE)
-    return json.loads((BUNDLE / "runs" / point.id / "bench.json").read_text())
+    return attention_bench(BUNDLE, variant, T)
 
 
 def test_fp8_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
     assert capture.verify(BUNDLE) == 152
-    assert points(BUNDLE) == sorted(
-        Point(variant=v, T=T, **SHAPE).id for v in ("kv_stream_fp8", "attention_fp8") for T in TS
-    )
-    for T in TS:
+    assert points(BUNDLE) == attention_sweep_points("kv_stream_fp8", "attention_fp8")
+    for T in ATTENTION_TS:
         result = bench("attention_fp8", T)
         assert result["params"]["kv_format"] == "fp8_e4m3"
         assert result["checks"]["decode_reference_rel_error"] < 1e-6
@@ -38,11 +37,7 @@ def test_fp8_attention_ran_one_persistent_launch_per_step_and_matched_its_float6
 
 def test_fp8_attention_misses_85_percent_of_kv_stream_fp8_only_at_8k():
     # benchmarks/NOTES.md v9: the kernel table of the same session gave 109 / 89 / 82 / 87 / 97 %.
-    ratios = [
-        bench("attention_fp8", T)["decode"]["bytes_per_s"]
-        / bench("kv_stream_fp8", T)["decode"]["bytes_per_s"]
-        for T in TS
-    ]
+    ratios = same_run_ratios(BUNDLE, "attention_fp8", "kv_stream_fp8")
     assert [round(r, 2) for r in ratios] == [1.09, 0.89, 0.81, 0.87, 0.97]
 
 

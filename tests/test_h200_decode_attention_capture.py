@@ -8,27 +8,26 @@ asserted here from the files.
 
 from __future__ import annotations
 
-import json
-
-from bundles import CAPTURES, points
-
-from pdprof.config import Point
+from bundles import (
+    ATTENTION_TS,
+    CAPTURES,
+    attention_bench,
+    attention_sweep_points,
+    kernels_per_step,
+    points,
+    same_run_ratios,
+)
 
 BUNDLE = CAPTURES / "nvidia-h200-decode_attention"
-TS = (2048, 4096, 8192, 16384, 32768)
-SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8, "iters_fma": 256}
 
 
 def bench(variant: str, T: int) -> dict:
-    point = Point(variant=variant, T=T, **SHAPE)
-    return json.loads((BUNDLE / "runs" / point.id / "bench.json").read_text())
+    return attention_bench(BUNDLE, variant, T)
 
 
 def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
-    assert points(BUNDLE) == sorted(
-        Point(variant=v, T=T, **SHAPE).id for v in ("kv_stream", "attention") for T in TS
-    )
-    for T in TS:
+    assert points(BUNDLE) == attention_sweep_points("kv_stream", "attention")
+    for T in ATTENTION_TS:
         result = bench("attention", T)
         assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
         assert result["decode"]["persistent"] is True and result["decode"]["tensor_cores"] is True
@@ -37,17 +36,12 @@ def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_re
 
 def test_attention_streams_within_the_kernel_tables_band_of_kv_stream():
     # benchmarks/NOTES.md v7: 90 / 86 / 84 / 90 / 93 % in the kernel table of the same session.
-    ratios = [
-        bench("attention", T)["decode"]["bytes_per_s"] / bench("kv_stream", T)["decode"]["bytes_per_s"]
-        for T in TS
-    ]
+    ratios = same_run_ratios(BUNDLE, "attention", "kv_stream")
     assert [round(r, 2) for r in ratios] == [0.88, 0.85, 0.83, 0.89, 0.92]
 
 
 def test_the_timeline_shows_one_attention_kernel_per_step_and_one_per_layer_for_kv_stream(rows):
-    per_step = rows[(rows["profiler"] == "nsys") & (rows["metric"] == "kernels_per_step")]
-    by_variant = per_step.groupby("variant")["value"].unique().to_dict()
-    assert list(by_variant["attention"]) == [1.0] and list(by_variant["kv_stream"]) == [32.0]
+    assert kernels_per_step(rows) == {"attention": [1.0], "kv_stream": [32.0]}
 
 
 def test_the_launch_overhead_check_speaks_of_one_kernel_per_step(checks):

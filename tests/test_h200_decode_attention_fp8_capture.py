@@ -8,27 +8,26 @@ here from the files.
 
 from __future__ import annotations
 
-import json
-
-from bundles import CAPTURES, points
-
-from pdprof.config import Point
+from bundles import (
+    ATTENTION_TS,
+    CAPTURES,
+    attention_bench,
+    attention_sweep_points,
+    kernels_per_step,
+    points,
+    same_run_ratios,
+)
 
 BUNDLE = CAPTURES / "nvidia-h200-decode_attention_fp8"
-TS = (2048, 4096, 8192, 16384, 32768)
-SHAPE = {"L": 32, "H": 4096, "heads": 32, "kv_heads": 8, "iters_fma": 256}
 
 
 def bench(variant: str, T: int) -> dict:
-    point = Point(variant=variant, T=T, **SHAPE)
-    return json.loads((BUNDLE / "runs" / point.id / "bench.json").read_text())
+    return attention_bench(BUNDLE, variant, T)
 
 
 def test_fp8_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
-    assert points(BUNDLE) == sorted(
-        Point(variant=v, T=T, **SHAPE).id for v in ("kv_stream_fp8", "attention_fp8") for T in TS
-    )
-    for T in TS:
+    assert points(BUNDLE) == attention_sweep_points("kv_stream_fp8", "attention_fp8")
+    for T in ATTENTION_TS:
         result = bench("attention_fp8", T)
         assert result["params"]["kv_format"] == "fp8_e4m3"
         # q and P enter the f16 mma as a pair hi + lo: errors near 1e-7, far under the tolerance
@@ -38,18 +37,12 @@ def test_fp8_attention_ran_one_persistent_launch_per_step_and_matched_its_float6
 
 def test_fp8_attention_reaches_kv_stream_fp8_only_at_short_contexts():
     # benchmarks/NOTES.md v8: 98 / 81 / 72 / 65 / 73 % in the kernel table of the same session.
-    ratios = [
-        bench("attention_fp8", T)["decode"]["bytes_per_s"]
-        / bench("kv_stream_fp8", T)["decode"]["bytes_per_s"]
-        for T in TS
-    ]
+    ratios = same_run_ratios(BUNDLE, "attention_fp8", "kv_stream_fp8")
     assert [round(r, 2) for r in ratios] == [0.98, 0.84, 0.72, 0.65, 0.74]
 
 
 def test_the_timeline_shows_one_fp8_attention_kernel_per_step(rows):
-    per_step = rows[(rows["profiler"] == "nsys") & (rows["metric"] == "kernels_per_step")]
-    by_variant = per_step.groupby("variant")["value"].unique().to_dict()
-    assert list(by_variant["attention_fp8"]) == [1.0] and list(by_variant["kv_stream_fp8"]) == [32.0]
+    assert kernels_per_step(rows) == {"attention_fp8": [1.0], "kv_stream_fp8": [32.0]}
 
 
 def test_validation_finds_fp8_attention_not_bandwidth_bound(checks):
