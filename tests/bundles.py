@@ -57,3 +57,13 @@ def kernels_per_step(rows: pd.DataFrame) -> dict[str, list[float]]:
     return {
         variant: list(values) for variant, values in per_step.groupby("variant")["value"].unique().items()
     }
+
+
+def assert_persistent_runs_matched_their_reference(bundle: Path, variant: str, max_rel_error: float) -> None:
+    """Every T of the variant ran one persistent tensor-core launch per step, within max_rel_error
+    of its float64 reference (and of the benchmark's own tolerance)."""
+    for T in ATTENTION_TS:
+        result = attention_bench(bundle, variant, T)
+        error = result["checks"]["decode_reference_rel_error"]
+        assert error < min(max_rel_error, result["checks"]["reference_tolerance"]), (T, error)
+        assert result["decode"]["persistent"] is True and result["decode"]["tensor_cores"] is True, T

@@ -8,8 +8,8 @@ run; what benchmarks/NOTES.md (v9) states about the bf16 sweep is asserted here 
 from __future__ import annotations
 
 from bundles import (
-    ATTENTION_TS,
     CAPTURES,
+    assert_persistent_runs_matched_their_reference,
     attention_bench,
     attention_sweep_points,
     kernels_per_step,
@@ -22,22 +22,16 @@ from pdprof import capture
 BUNDLE = CAPTURES / "nvidia-h100-80gb-hbm3-decode_attention"
 
 
-def bench(variant: str, T: int) -> dict:
-    return attention_bench(BUNDLE, variant, T)
-
-
 def test_the_bundle_holds_the_sweeps_points_as_captured():
-    # MANIFEST.sha256: no file edited, removed or added since the capture (14 files for each of 10 points, the calibration and provenance)
+    # MANIFEST.sha256: nothing edited, removed or added since the capture (14 files a point, and
+    # the calibration and provenance)
     assert capture.verify(BUNDLE) == 152
     assert points(BUNDLE) == attention_sweep_points("kv_stream", "attention")
-    assert "H100" in bench("attention", 2048)["device"]["name"]
+    assert "H100" in attention_bench(BUNDLE, "attention", 2048)["device"]["name"]
 
 
 def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
-    for T in ATTENTION_TS:
-        result = bench("attention", T)
-        assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
-        assert result["decode"]["persistent"] is True and result["decode"]["tensor_cores"] is True
+    assert_persistent_runs_matched_their_reference(BUNDLE, "attention", 1e-5)
 
 
 def test_attention_reaches_85_percent_of_kv_stream_but_at_4k():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bundles import (
     ATTENTION_TS,
     CAPTURES,
+    assert_persistent_runs_matched_their_reference,
     attention_bench,
     attention_sweep_points,
     points,
@@ -21,18 +22,13 @@ from pdprof import capture
 BUNDLE = CAPTURES / "nvidia-h100-80gb-hbm3-decode_attention_fp8"
 
 
-def bench(variant: str, T: int) -> dict:
-    return attention_bench(BUNDLE, variant, T)
-
-
 def test_fp8_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
     assert capture.verify(BUNDLE) == 152
     assert points(BUNDLE) == attention_sweep_points("kv_stream_fp8", "attention_fp8")
-    for T in ATTENTION_TS:
-        result = bench("attention_fp8", T)
-        assert result["params"]["kv_format"] == "fp8_e4m3"
-        assert result["checks"]["decode_reference_rel_error"] < 1e-6
-        assert result["decode"]["persistent"] is True and result["decode"]["tensor_cores"] is True
+    assert_persistent_runs_matched_their_reference(BUNDLE, "attention_fp8", 1e-6)
+    assert {attention_bench(BUNDLE, "attention_fp8", T)["params"]["kv_format"] for T in ATTENTION_TS} == {
+        "fp8_e4m3"
+    }
 
 
 def test_fp8_attention_misses_85_percent_of_kv_stream_fp8_only_at_8k():

@@ -11,6 +11,7 @@ from __future__ import annotations
 from bundles import (
     ATTENTION_TS,
     CAPTURES,
+    assert_persistent_runs_matched_their_reference,
     attention_bench,
     attention_sweep_points,
     kernels_per_step,
@@ -21,17 +22,10 @@ from bundles import (
 BUNDLE = CAPTURES / "nvidia-h200-decode_attention"
 
 
-def bench(variant: str, T: int) -> dict:
-    return attention_bench(BUNDLE, variant, T)
-
-
 def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
     assert points(BUNDLE) == attention_sweep_points("kv_stream", "attention")
-    for T in ATTENTION_TS:
-        result = bench("attention", T)
-        assert result["checks"]["decode_reference_rel_error"] < result["checks"]["reference_tolerance"]
-        assert result["decode"]["persistent"] is True and result["decode"]["tensor_cores"] is True
-        assert bench("kv_stream", T)["decode"]["persistent"] is False
+    assert_persistent_runs_matched_their_reference(BUNDLE, "attention", 1e-5)
+    assert not any(attention_bench(BUNDLE, "kv_stream", T)["decode"]["persistent"] for T in ATTENTION_TS)
 
 
 def test_attention_streams_within_the_kernel_tables_band_of_kv_stream():
