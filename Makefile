@@ -35,8 +35,8 @@ test-slurm: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/
-	$(BIN)/ruff check src tests tools workflow/scripts
-	$(BIN)/ruff format --check src tests tools workflow/scripts
+	$(BIN)/ruff check src tests tools workflow/scripts benchmarks/*.py
+	$(BIN)/ruff format --check src tests tools workflow/scripts benchmarks/*.py
 
 clean:
 	rm -rf results .snakemake
