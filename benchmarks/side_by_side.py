@@ -89,13 +89,10 @@ def measure(
 def summarize(rows: list[dict]) -> list[str]:
     """The table: per variant, T and build, mean TB/s and mean share of the reference with its range."""
     lines = [f"{'variant':16s} {'T':>6s} {'build':12s} {'TB/s':>7s} {'% of reference (min-max)':>28s}"]
-    keys = dict.fromkeys((r["variant"], r["reference"], r["T"], r["build"]) for r in rows)
-    for variant, reference, T, name in keys:
-        mine = [
-            r
-            for r in rows
-            if (r["variant"], r["reference"], r["T"], r["build"]) == (variant, reference, T, name)
-        ]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["variant"], r["reference"], r["T"], r["build"]), []).append(r)
+    for (variant, reference, T, name), mine in groups.items():
         shares = [100 * r["bytes_per_s"] / r["reference_bytes_per_s"] for r in mine]
         tbps = statistics.fmean(r["bytes_per_s"] for r in mine) / 1e12
         spread = f"{statistics.fmean(shares):.1f} % of {reference} ({min(shares):.1f}-{max(shares):.1f})"
@@ -118,7 +115,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     try:
-        builds = {BASE: []} | dict(parse_build(text) for text in args.build)
+        named = [parse_build(text) for text in args.build]
+        builds = {BASE: []} | dict(named)
+        if len(builds) != len(named) + 1:
+            raise PdprofError("each --build needs a name of its own")
         pairs = [parse_pair(text) for text in args.pair]
         shape = dict(zip(("L", "H", "heads", "kv_heads"), args.shape, strict=True)) | {"iters_fma": 256}
         args.out.mkdir(parents=True, exist_ok=True)

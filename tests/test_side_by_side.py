@@ -82,3 +82,11 @@ def test_a_bad_build_is_one_message_and_exit_2(tmp_path):
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith("side_by_side.py: error: --build 'w4=-O0': only -DNAME")
+
+
+def test_two_builds_of_one_name_are_refused(tmp_path):
+    argv = [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--build", "w=-DA=1", "--build", "w=-DA=2"]
+    argv += ["--pair", "a:b", "--T", "8"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "each --build needs a name of its own" in done.stderr
