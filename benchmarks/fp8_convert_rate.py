@@ -5,11 +5,10 @@ fp8 attention converts every K and V byte to f16 before its mma (64 `F2FP.F16.E4
 after each layer's wait decides between two next steps: an integer conversion, or wgmma.
 
 Three kernels, each 8 independent chains per thread and 32 warps per SM, timed with CUDA events:
-- f2fp: `cvt.rn.f16x2.e4m3x2`, one instruction per pair;
-- intcvt: the exact integer form of one pair: PRMT puts bytes 0 and 1 of the word in the high
-  byte of each half, a right shift by one puts each byte's magnitude in f16 bits 13..7 and its
-  sign in bit 14, and adding bit 14 back onto itself moves the sign to bit 15. The result is the
-  pair's f16 values times 2^-8 (every e4m3 code, subnormals included);
+- f2fp: the kernels' `cvt.rn.f16x2.e4m3x2` (`f16x2_pairs_of_e4m3x4`), one instruction per pair;
+- intcvt: the kernels' exact integer form of a pair (`scaled_f16x2_of_e4m3x2`, what
+  -DPDPROF_FP8_V_INTEGER=1 uses for V): PRMT, SHF, AND and ADD, giving the pair's f16 values
+  times 2^-8 (every e4m3 code, subnormals included);
 - lop3: one LOP3 per step, the integer pipe's reference.
 
 Before timing, every 16-bit pattern goes through f2fp and intcvt once; intcvt must give f2fp's
@@ -20,21 +19,17 @@ Run on a GPU with CuPy:  python benchmarks/fp8_convert_rate.py
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-SOURCE = r"""
-__device__ __forceinline__ unsigned hardware_pair(unsigned word) {
-  unsigned pair;
-  asm volatile("{\n.reg .b16 lo, hi;\nmov.b32 {lo, hi}, %1;\ncvt.rn.f16x2.e4m3x2 %0, lo;\n}" : "=r"(pair) : "r"(word));
-  return pair;
-}
-__device__ __forceinline__ unsigned integer_pair(unsigned word) {
-  unsigned placed, shifted, sign;
-  asm volatile("prmt.b32 %0, %1, 0, 0x1404;" : "=r"(placed) : "r"(word));  // byte 0 -> bits 15..8, byte 1 -> 31..24
-  asm volatile("shr.b32 %0, %1, 1;" : "=r"(shifted) : "r"(placed));
-  asm volatile("and.b32 %0, %1, 0x40004000;" : "=r"(sign) : "r"(shifted));
-  asm volatile("add.u32 %0, %1, %2;" : "=r"(shifted) : "r"(shifted), "r"(sign));  // bit 14 + bit 14 = bit 15
-  return shifted;
-}
+from pdprof.cupy_bench import NVRTC_PRELUDE
+
+# The kernels' own conversions (kernels/attention_mma.h, decode_kernels.h, as NVRTC compiles them for
+# the CuPy runner), each step timed as one chain per register.
+KERNELS_DIR = Path(__file__).resolve().parents[1] / "kernels"
+SOURCE = (
+    NVRTC_PRELUDE
+    + r"""
+__device__ __forceinline__ unsigned hardware_pair(unsigned word) { return f16x2_pairs_of_e4m3x4(word).x; }
 __device__ __forceinline__ unsigned lop3_step(unsigned x, unsigned y) {
   asm volatile("lop3.b32 %0, %0, %1, 0x5a5a5a5a, 0x96;" : "+r"(x) : "r"(y));
   return x;
@@ -52,23 +47,27 @@ __device__ __forceinline__ unsigned lop3_step(unsigned x, unsigned y) {
     out[thread] = folded;                                                        \
   }
 RATE_KERNEL(f2fp, hardware_pair(x[i]))
-RATE_KERNEL(intcvt, integer_pair(x[i]))
+RATE_KERNEL(intcvt, scaled_f16x2_of_e4m3x2(x[i]))
 RATE_KERNEL(lop3, lop3_step(x[i], it))
 
 extern "C" __global__ void both_forms(unsigned* hardware, unsigned* integer) {
   const unsigned word = blockIdx.x * blockDim.x + threadIdx.x;  // bytes 0 and 1: every pattern
   hardware[word] = hardware_pair(word);
-  integer[word] = integer_pair(word);
+  integer[word] = scaled_f16x2_of_e4m3x2(word);
 }
 """
+)
+OPTIONS = ("-std=c++17", f"-I{KERNELS_DIR}")
 
-KERNELS = (("f2fp", 1), ("intcvt", 4), ("lop3", 1))  # name, instructions per step
+# name, instructions per step, e4m3 pairs converted per step (the helper's second F2FP, whose
+# pair no chain uses, is dropped by ptxas: sm_90 SASS of f2fp holds one per step)
+KERNELS = (("f2fp", 1, 1), ("intcvt", 4, 1), ("lop3", 1, 0))
 E4M3_NAN = 0x7F  # with or without the sign bit
 
 
 def check_integer_form(cp) -> int:
     """Mismatches of intcvt against f2fp x 2^-8 over all 16-bit patterns (NaN codes left out)."""
-    both_forms = cp.RawModule(code=SOURCE).get_function("both_forms")
+    both_forms = cp.RawModule(code=SOURCE, options=OPTIONS).get_function("both_forms")
     hardware, integer = cp.zeros(65536, dtype=cp.uint32), cp.zeros(65536, dtype=cp.uint32)
     both_forms((256,), (256,), (hardware, integer))
     hw = hardware.view(cp.float16).astype(cp.float32)
@@ -89,16 +88,16 @@ def main() -> int:
         )
         return 1
     print("integer form: f2fp's value x 2^-8 for all 65,536 patterns (NaN codes aside)")
-    module = cp.RawModule(code=SOURCE)
+    module = cp.RawModule(code=SOURCE, options=OPTIONS)
     props = cp.cuda.runtime.getDeviceProperties(0)
     sms, clock_hz = props["multiProcessorCount"], props["clockRate"] * 1e3
     blocks, threads, iters = sms * 4, 256, 4096
     data = cp.random.randint(0, 2**32, size=blocks * threads * 8, dtype=cp.uint64).astype(cp.uint32)
     out = cp.zeros(blocks * threads, dtype=cp.uint32)
     print(f"{props['name'].decode()}: {sms} SMs, rates at the {clock_hz / 1e6:.0f} MHz maximum clock")
-    print(f"{'kernel':8s} {'ms':>8s} {'pairs/clk/SM':>13s} {'instr/clk/SM':>13s}")
+    print(f"{'kernel':8s} {'ms':>8s} {'instr/clk/SM':>13s} {'pairs/clk/SM':>13s}")
     start, end = cp.cuda.Event(), cp.cuda.Event()
-    for name, instructions in KERNELS:
+    for name, instructions, pairs in KERNELS:
         kernel = module.get_function(name)
         kernel((blocks,), (threads,), (data, out, cp.int32(iters)))  # warm-up
         times = []
@@ -108,9 +107,10 @@ def main() -> int:
             end.record()
             end.synchronize()
             times.append(cp.cuda.get_elapsed_time(start, end) * 1e-3)
-        pairs_per_clock = blocks * threads * iters * 8 / (min(times) * sms * clock_hz)
+        steps_per_clock = blocks * threads * iters * 8 / (min(times) * sms * clock_hz)
         print(
-            f"{name:8s} {min(times) * 1e3:8.3f} {pairs_per_clock:13.2f} {instructions * pairs_per_clock:13.2f}"
+            f"{name:8s} {min(times) * 1e3:8.3f} {instructions * steps_per_clock:13.2f} "
+            f"{pairs * steps_per_clock:13.2f}"
         )
     return 0
 

@@ -135,16 +135,17 @@ __device__ inline void add_release(unsigned* p, unsigned value) {
   asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(value) : "memory");
 }
 
-// Eight K/V elements of a stage's row from `element` on, as load_chunk gives them, where TMA's
-// 128-byte swizzle put them: span after span of span_bytes, and within a span row its
-// 16-byte units permuted by XOR with row % 8. (For bf16 and fp8 alike, RowsForSwizzle keeps
-// every phase of the warp's K and V loads on distinct banks.)
-template <class S>
+// Eight K/V elements of a stage's row from `element` on, as load_chunk (V: load_value_chunk)
+// gives them, where TMA's 128-byte swizzle put them: span after span of span_bytes, and within
+// a span row its 16-byte units permuted by XOR with row % 8. (For bf16 and fp8 alike,
+// RowsForSwizzle keeps every phase of the warp's K and V loads on distinct banks.)
+template <class S, bool kValue = false>
 __device__ inline uint4 swizzled_chunk(const unsigned char* spans, int span_bytes, int row, int element) {
   const int byte = element * static_cast<int>(sizeof(S)), in_span = byte % kSwizzleSpanBytes;
-  return load_chunk(reinterpret_cast<const S*>(spans + (byte / kSwizzleSpanBytes) * span_bytes +
-                                               row * kSwizzleSpanBytes + (((in_span / 16) ^ (row % 8)) << 4) +
-                                               in_span % 16));
+  const S* chunk = reinterpret_cast<const S*>(spans + (byte / kSwizzleSpanBytes) * span_bytes +
+                                              row * kSwizzleSpanBytes + (((in_span / 16) ^ (row % 8)) << 4) +
+                                              in_span % 16);
+  return kValue ? load_value_chunk(chunk) : load_chunk(chunk);
 }
 
 // The scanning warps' own barrier (the producer warp never joins it).
@@ -306,7 +307,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
           const int row = tile_first + (r / 2) * 8 + RowsForSwizzle::at(Tile::v_row(r, tq));
 #pragma unroll
           for (int j = 0; j < Tile::kVChunks; ++j)
-            tile.v[r][j] = swizzled_chunk<S>(v_spans, kSpanBytes, row, Tile::v_element(j, g));
+            tile.v[r][j] = swizzled_chunk<S, true>(v_spans, kSpanBytes, row, Tile::v_element(j, g));
         }
         attend_tile<kG, kD, RowsForSwizzle, Mma>(tile, query, rows_left, g, tq, state);
       }

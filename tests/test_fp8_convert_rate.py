@@ -24,7 +24,7 @@ def exact_e4m3(code: np.ndarray) -> np.ndarray:
 
 
 def integer_pair(word: np.ndarray) -> np.ndarray:
-    """The script's integer_pair: prmt 0x1404, shr 1, and 0x40004000, add."""
+    """kernels/attention_mma.h's scaled_f16x2_of_e4m3x2: prmt 0x1404, shr 1, and 0x40004000, add."""
     placed = ((word & 0xFF) << 8) | (((word >> 8) & 0xFF) << 24)
     shifted = placed >> 1
     return (shifted + (shifted & 0x40004000)).astype(np.uint32)
@@ -44,8 +44,11 @@ def test_the_kernels_compile_for_hopper_with_the_hardware_conversion(nvcc, tmp_p
     source = tmp_path / "convert_rate.cu"
     source.write_text(fp8_convert_rate.SOURCE)
     ptx = tmp_path / "convert_rate.ptx"
-    subprocess.run([nvcc, "-arch=sm_90", "-ptx", str(source), "-o", str(ptx)], check=True)
+    kernels = fp8_convert_rate.KERNELS_DIR
+    subprocess.run(
+        [nvcc, "-arch=sm_90", "-std=c++17", f"-I{kernels}", "-ptx", str(source), "-o", str(ptx)], check=True
+    )
     text = ptx.read_text()
-    for name, _ in fp8_convert_rate.KERNELS:
+    for name, *_ in fp8_convert_rate.KERNELS:
         assert f".entry {name}(" in text
     assert "cvt.rn.f16x2.e4m3x2" in text and "prmt.b32" in text
