@@ -19,13 +19,11 @@ Run on a GPU with CuPy:  python benchmarks/fp8_convert_rate.py
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from pdprof.cupy_bench import NVRTC_PRELUDE
+from pdprof.cupy_bench import KERNELS, NVRTC_PRELUDE
 
 # The kernels' own conversions (kernels/attention_mma.h, decode_kernels.h, as NVRTC compiles them for
 # the CuPy runner), each step timed as one chain per register.
-KERNELS_DIR = Path(__file__).resolve().parents[1] / "kernels"
 SOURCE = (
     NVRTC_PRELUDE
     + r"""
@@ -57,17 +55,17 @@ extern "C" __global__ void both_forms(unsigned* hardware, unsigned* integer) {
 }
 """
 )
-OPTIONS = ("-std=c++17", f"-I{KERNELS_DIR}")
+OPTIONS = ("-std=c++17", f"-I{KERNELS}")  # as the CuPy runner compiles them
 
 # name, instructions per step, e4m3 pairs converted per step (the helper's second F2FP, whose
 # pair no chain uses, is dropped by ptxas: sm_90 SASS of f2fp holds one per step)
-KERNELS = (("f2fp", 1, 1), ("intcvt", 4, 1), ("lop3", 1, 0))
+RATE_KERNELS = (("f2fp", 1, 1), ("intcvt", 4, 1), ("lop3", 1, 0))
 E4M3_NAN = 0x7F  # with or without the sign bit
 
 
-def check_integer_form(cp) -> int:
+def check_integer_form(cp, module) -> int:
     """Mismatches of intcvt against f2fp x 2^-8 over all 16-bit patterns (NaN codes left out)."""
-    both_forms = cp.RawModule(code=SOURCE, options=OPTIONS).get_function("both_forms")
+    both_forms = module.get_function("both_forms")
     hardware, integer = cp.zeros(65536, dtype=cp.uint32), cp.zeros(65536, dtype=cp.uint32)
     both_forms((256,), (256,), (hardware, integer))
     hw = hardware.view(cp.float16).astype(cp.float32)
@@ -81,14 +79,14 @@ def check_integer_form(cp) -> int:
 def main() -> int:
     import cupy as cp
 
-    mismatches = check_integer_form(cp)
+    module = cp.RawModule(code=SOURCE, options=OPTIONS)
+    mismatches = check_integer_form(cp, module)
     if mismatches:
         print(
             f"fp8_convert_rate.py: error: the integer form differs from cvt.rn.f16x2.e4m3x2 in {mismatches} values"
         )
         return 1
     print("integer form: f2fp's value x 2^-8 for all 65,536 patterns (NaN codes aside)")
-    module = cp.RawModule(code=SOURCE, options=OPTIONS)
     props = cp.cuda.runtime.getDeviceProperties(0)
     sms, clock_hz = props["multiProcessorCount"], props["clockRate"] * 1e3
     blocks, threads, iters = sms * 4, 256, 4096
@@ -97,7 +95,7 @@ def main() -> int:
     print(f"{props['name'].decode()}: {sms} SMs, rates at the {clock_hz / 1e6:.0f} MHz maximum clock")
     print(f"{'kernel':8s} {'ms':>8s} {'instr/clk/SM':>13s} {'pairs/clk/SM':>13s}")
     start, end = cp.cuda.Event(), cp.cuda.Event()
-    for name, instructions, pairs in KERNELS:
+    for name, instructions, pairs in RATE_KERNELS:
         kernel = module.get_function(name)
         kernel((blocks,), (threads,), (data, out, cp.int32(iters)))  # warm-up
         times = []

@@ -44,11 +44,11 @@ def test_the_kernels_compile_for_hopper_with_the_hardware_conversion(nvcc, tmp_p
     source = tmp_path / "convert_rate.cu"
     source.write_text(fp8_convert_rate.SOURCE)
     ptx = tmp_path / "convert_rate.ptx"
-    kernels = fp8_convert_rate.KERNELS_DIR
+    kernels = fp8_convert_rate.KERNELS
     subprocess.run(
         [nvcc, "-arch=sm_90", "-std=c++17", f"-I{kernels}", "-ptx", str(source), "-o", str(ptx)], check=True
     )
     text = ptx.read_text()
-    for name, *_ in fp8_convert_rate.KERNELS:
+    for name, *_ in fp8_convert_rate.RATE_KERNELS:
         assert f".entry {name}(" in text
     assert "cvt.rn.f16x2.e4m3x2" in text and "prmt.b32" in text
