@@ -26,12 +26,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pdprof import build, gpu, run
+from pdprof import build, config, gpu, run
 from pdprof.config import Point
 from pdprof.errors import PdprofError
 
 SOURCE = Path(__file__).resolve().parents[1] / "kernels" / "prefill_decode_bench.cu"
-BASE_FLAGS = ["-O3", "-std=c++17"]  # the pipeline's build.nvcc_flags
 BASE = "base"
 WARMUP = 3
 TIMEOUT_S = 300
@@ -123,9 +122,10 @@ def main() -> int:
         shape = dict(zip(("L", "H", "heads", "kv_heads"), args.shape, strict=True)) | {"iters_fma": 256}
         args.out.mkdir(parents=True, exist_ok=True)
         arch = gpu.cuda_arch()
+        base_flags = config.load_config()["build"]["nvcc_flags"]  # what the pipeline builds with
         with concurrent.futures.ThreadPoolExecutor(len(builds)) as pool:
             jobs = [
-                pool.submit(build.build, "cuda", SOURCE, args.out / f"bench-{name}", arch, BASE_FLAGS + flags)
+                pool.submit(build.build, "cuda", SOURCE, args.out / f"bench-{name}", arch, base_flags + flags)
                 for name, flags in builds.items()
             ]
             for job in jobs:
