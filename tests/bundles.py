@@ -59,11 +59,14 @@ def kernels_per_step(rows: pd.DataFrame) -> dict[str, list[float]]:
     }
 
 
-def assert_persistent_runs_matched_their_reference(bundle: Path, variant: str, max_rel_error: float) -> None:
-    """Every T of the variant ran one persistent tensor-core launch per step, within max_rel_error
-    of its float64 reference (and of the benchmark's own tolerance)."""
+def assert_persistent_runs_matched_their_reference(
+    bundle: Path, variant: str, kv_format: str, max_rel_error: float
+) -> None:
+    """Every T of the variant read kv_format K/V in one persistent tensor-core launch per step,
+    within max_rel_error of its float64 reference (and of the benchmark's own tolerance)."""
     for T in ATTENTION_TS:
         result = attention_bench(bundle, variant, T)
+        assert result["params"]["kv_format"] == kv_format, T
         error = result["checks"]["decode_reference_rel_error"]
         assert error < min(max_rel_error, result["checks"]["reference_tolerance"]), (T, error)
         assert result["decode"]["persistent"] is True and result["decode"]["tensor_cores"] is True, T

@@ -31,7 +31,7 @@ def test_the_bundle_holds_the_sweeps_points_as_captured():
 
 
 def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
-    assert_persistent_runs_matched_their_reference(BUNDLE, "attention", 1e-5)
+    assert_persistent_runs_matched_their_reference(BUNDLE, "attention", "bf16", 1e-5)
 
 
 def test_attention_reaches_85_percent_of_kv_stream_but_at_4k():

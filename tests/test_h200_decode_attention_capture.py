@@ -24,7 +24,7 @@ BUNDLE = CAPTURES / "nvidia-h200-decode_attention"
 
 def test_attention_ran_one_persistent_launch_per_step_and_matched_its_float64_reference():
     assert points(BUNDLE) == attention_sweep_points("kv_stream", "attention")
-    assert_persistent_runs_matched_their_reference(BUNDLE, "attention", 1e-5)
+    assert_persistent_runs_matched_their_reference(BUNDLE, "attention", "bf16", 1e-5)
     assert not any(attention_bench(BUNDLE, "kv_stream", T)["decode"]["persistent"] for T in ATTENTION_TS)
 
 
