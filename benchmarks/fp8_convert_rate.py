@@ -1,14 +1,14 @@
 """How fast an SM turns fp8 e4m3 into f16 pairs: the hardware conversion against integer operations.
 
 fp8 attention converts every K and V byte to f16 before its mma (64 `F2FP.F16.E4M3.UNPACK_B` per
-16-row tile, benchmarks/NOTES.md v9). Whether that conversion's rate is what fp8 attention loses
-after each layer's wait decides between two next steps: an integer conversion, or wgmma.
+16-row tile, benchmarks/NOTES.md v9). This script asked whether that conversion's rate is what
+fp8 attention loses after each layer's wait. On an H100 it is not: F2FP converts 49 pairs per
+clock per SM, the integer form 21 (benchmarks/results/kernels-h100-v9/s12-4045c9b/).
 
 Three kernels, each 8 independent chains per thread and 32 warps per SM, timed with CUDA events:
 - f2fp: the kernels' `cvt.rn.f16x2.e4m3x2` (`f16x2_pairs_of_e4m3x4`), one instruction per pair;
-- intcvt: the kernels' exact integer form of a pair (`scaled_f16x2_of_e4m3x2`, what
-  -DPDPROF_FP8_V_INTEGER=1 uses for V): PRMT, SHF, AND and ADD, giving the pair's f16 values
-  times 2^-8 (every e4m3 code, subnormals included);
+- intcvt: an exact integer form of a pair (`scaled_f16x2_of_e4m3x2` below): PRMT, SHF, AND and
+  ADD, giving the pair's f16 values times 2^-8 (every e4m3 code, subnormals included);
 - lop3: one LOP3 per step, the integer pipe's reference.
 
 Before timing, every 16-bit pattern goes through f2fp and intcvt once; intcvt must give f2fp's
@@ -22,12 +22,22 @@ import sys
 
 from pdprof.cupy_bench import KERNELS, NVRTC_PRELUDE
 
-# The kernels' own conversions (kernels/attention_mma.h, decode_kernels.h, as NVRTC compiles them for
-# the CuPy runner), each step timed as one chain per register.
+# The kernels' own hardware conversion (kernels/decode_kernels.h, as NVRTC compiles it for the CuPy
+# runner) and the integer form, each step timed as one chain per register.
 SOURCE = (
     NVRTC_PRELUDE
     + r"""
 __device__ __forceinline__ unsigned hardware_pair(unsigned word) { return f16x2_pairs_of_e4m3x4(word).x; }
+// Bytes 0 and 1 of `word` (fp8 e4m3) as an f16 pair times 2^-8, by integer operations: each
+// byte in the high byte of its half, shifted right by one (magnitude to f16 bits 13..7, sign to
+// bit 14), then bit 14 added onto itself (the sign to bit 15). Exact for every code but NaN.
+__device__ __forceinline__ unsigned scaled_f16x2_of_e4m3x2(unsigned word) {
+  unsigned placed, shifted, sign;
+  asm("prmt.b32 %0, %1, 0, 0x1404;" : "=r"(placed) : "r"(word));
+  asm("shr.b32 %0, %1, 1;" : "=r"(shifted) : "r"(placed));
+  asm("and.b32 %0, %1, 0x40004000;" : "=r"(sign) : "r"(shifted));
+  return shifted + sign;
+}
 __device__ __forceinline__ unsigned lop3_step(unsigned x, unsigned y) {
   asm volatile("lop3.b32 %0, %0, %1, 0x5a5a5a5a, 0x96;" : "+r"(x) : "r"(y));
   return x;

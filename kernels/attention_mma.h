@@ -58,7 +58,6 @@ constexpr int kAttentionPrefetchTiles = PDPROF_ATTENTION_PREFETCH_TILES;
 
 // bf16 operands (bf16 K/V).
 struct MmaBf16 {
-  static constexpr float kValueScale = 1.f;  // V's operands hold V itself
   // Two floats as bf16x2, `low` in the lower half (the operand's first element).
   __device__ static uint32_t pair(float low, float high) {
     uint32_t packed;
@@ -76,16 +75,8 @@ struct MmaBf16 {
   }
 };
 
-// fp8 V by integer operations instead of the conversion instruction: -DPDPROF_FP8_V_INTEGER=1,
-// an experiment, off by default (benchmarks/NOTES.md v9: the conversion's rate may be what fp8
-// loses after each layer's wait). Its operands are V times 2^-8 (exact); P's carry the 2^8.
-#ifndef PDPROF_FP8_V_INTEGER
-#define PDPROF_FP8_V_INTEGER 0
-#endif
-
 // f16 operands (fp8 K/V, converted in registers).
 struct MmaF16 {
-  static constexpr float kValueScale = PDPROF_FP8_V_INTEGER ? 256.f : 1.f;  // V's operands hold V / kValueScale
   __device__ static uint32_t pair(float low, float high) {
     uint32_t packed;
     asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(high), "f"(low));
@@ -184,31 +175,6 @@ __device__ inline uint4 load_chunk(const uint8_t* p) {
 #endif
 }
 
-// Bytes 0 and 1 of `word` (fp8 e4m3) as an f16 pair times 2^-8, by integer operations: each
-// byte in the high byte of its half, shifted right by one (magnitude to f16 bits 13..7, sign to
-// bit 14), then bit 14 added onto itself (the sign to bit 15). Exact for every code but NaN;
-// benchmarks/fp8_convert_rate.py checks it against the hardware and times both.
-__device__ inline uint32_t scaled_f16x2_of_e4m3x2(uint32_t word) {
-  uint32_t placed, shifted, sign;
-  asm("prmt.b32 %0, %1, 0, 0x1404;" : "=r"(placed) : "r"(word));
-  asm("shr.b32 %0, %1, 1;" : "=r"(shifted) : "r"(placed));
-  asm("and.b32 %0, %1, 0x40004000;" : "=r"(sign) : "r"(shifted));
-  return shifted + sign;
-}
-
-// Eight V elements as four operand pairs: load_chunk's, or with PDPROF_FP8_V_INTEGER fp8 by
-// integer operations, times 2^-8 (MmaF16::kValueScale).
-__device__ inline uint4 load_value_chunk(const uint16_t* p) { return load_chunk(p); }
-__device__ inline uint4 load_value_chunk(const uint8_t* p) {
-#if PDPROF_FP8_V_INTEGER
-  const uint2 raw = *reinterpret_cast<const uint2*>(p);
-  return {scaled_f16x2_of_e4m3x2(raw.x), scaled_f16x2_of_e4m3x2(raw.x >> 16), scaled_f16x2_of_e4m3x2(raw.y),
-          scaled_f16x2_of_e4m3x2(raw.y >> 16)};
-#else
-  return load_chunk(p);
-#endif
-}
-
 // Each 8-row half of a tile lies in one page of a paged cache (pages hold a power of two
 // from 8 rows, tiles start at multiples of 16): two row lookups per tile.
 template <int kD, class Rows, class S>
@@ -229,8 +195,7 @@ __device__ inline void load_attention_tile(const S* K, const S* V, const Rows& r
     const bool inside = row0 + (r / 2) * 8 + in_half < t_end;
     const S* row_v = V + half_first[r / 2] + static_cast<size_t>(in_half) * kD;
 #pragma unroll
-    for (int j = 0; j < Tile::kVChunks; ++j)
-      tile.v[r][j] = inside ? load_value_chunk(row_v + Tile::v_element(j, g)) : uint4{};
+    for (int j = 0; j < Tile::kVChunks; ++j) tile.v[r][j] = inside ? load_chunk(row_v + Tile::v_element(j, g)) : uint4{};
   }
 }
 
@@ -352,8 +317,7 @@ __device__ inline void attend_tile(const AttentionTile<kD>& tile, const QueryOpe
     const float p_lower = head_inside ? exp2_approx(score[1] - reference) : 0.f;
     state.running_sum[c] += p_upper + p_lower;
     // B operand of P·V: rows 2 tq, 2 tq + 1 (b0) and 8 + 2 tq, 9 + 2 tq (b1) of column g.
-    const uint32_t b0 = transpose_8x8(hi_lo_pair<Mma>(p_upper * Mma::kValueScale));
-    const uint32_t b1 = transpose_8x8(hi_lo_pair<Mma>(p_lower * Mma::kValueScale));
+    const uint32_t b0 = transpose_8x8(hi_lo_pair<Mma>(p_upper)), b1 = transpose_8x8(hi_lo_pair<Mma>(p_lower));
 #pragma unroll
     for (int mt = 0; mt < kD / 16; ++mt) {
       // Word mt of this thread's V chunks holds dims 8 (g + 8 (mt / 4)) + 2 (mt % 4) (low half) and + 1.

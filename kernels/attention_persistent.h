@@ -64,13 +64,6 @@ static_assert(kPersistentStageRows % kPersistentBoxRows == 0 && kPersistentBoxRo
 #ifndef PDPROF_PERSISTENT_IN_FLIGHT_AHEAD
 #define PDPROF_PERSISTENT_IN_FLIGHT_AHEAD 1
 #endif
-// An experiment, off by default (0): -DPDPROF_PERSISTENT_IN_FLIGHT_WAITING=N lets N stages be in
-// flight for the next item while the scanning warps wait for its layer's flag, when the block
-// has no arrival or release of its own to delay, so that more of the item has landed when the
-// flag comes.
-#ifndef PDPROF_PERSISTENT_IN_FLIGHT_WAITING
-#define PDPROF_PERSISTENT_IN_FLIGHT_WAITING 0
-#endif
 constexpr int kPersistentInFlight = PDPROF_PERSISTENT_IN_FLIGHT;
 constexpr int kPersistentInFlightAhead = PDPROF_PERSISTENT_IN_FLIGHT_AHEAD;
 // Least page size of a paged cache read by this kernel: a box never crosses a page, and boxes
@@ -142,17 +135,16 @@ __device__ inline void add_release(unsigned* p, unsigned value) {
   asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(value) : "memory");
 }
 
-// Eight K/V elements of a stage's row from `element` on, as load_chunk (V: load_value_chunk)
-// gives them, where TMA's 128-byte swizzle put them: span after span of span_bytes, and within
-// a span row its 16-byte units permuted by XOR with row % 8. (For bf16 and fp8 alike,
-// RowsForSwizzle keeps every phase of the warp's K and V loads on distinct banks.)
-template <class S, bool kValue = false>
+// Eight K/V elements of a stage's row from `element` on, as load_chunk gives them, where TMA's
+// 128-byte swizzle put them: span after span of span_bytes, and within a span row its
+// 16-byte units permuted by XOR with row % 8. (For bf16 and fp8 alike, RowsForSwizzle keeps
+// every phase of the warp's K and V loads on distinct banks.)
+template <class S>
 __device__ inline uint4 swizzled_chunk(const unsigned char* spans, int span_bytes, int row, int element) {
   const int byte = element * static_cast<int>(sizeof(S)), in_span = byte % kSwizzleSpanBytes;
-  const S* chunk = reinterpret_cast<const S*>(spans + (byte / kSwizzleSpanBytes) * span_bytes +
-                                              row * kSwizzleSpanBytes + (((in_span / 16) ^ (row % 8)) << 4) +
-                                              in_span % 16);
-  return kValue ? load_value_chunk(chunk) : load_chunk(chunk);
+  return load_chunk(reinterpret_cast<const S*>(spans + (byte / kSwizzleSpanBytes) * span_bytes +
+                                               row * kSwizzleSpanBytes + (((in_span / 16) ^ (row % 8)) << 4) +
+                                               in_span % 16));
 }
 
 // The scanning warps' own barrier (the producer warp never joins it).
@@ -211,9 +203,6 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
   __shared__ WarpPartials<kG, kD, kScanWarps> warp_partials;
   __shared__ float4 q_block[kG * kD / 4];
   __shared__ int scanned_items;  // items the scanning warps have started, for the producer's pace
-#if PDPROF_PERSISTENT_IN_FLIGHT_WAITING
-  __shared__ int awaited_items;  // items whose flag the scanning warps have begun to wait for
-#endif
   extern __shared__ unsigned char dynamic_shared[];
   // The swizzle repeats every 1024 bytes and TMA applies it by shared-memory address: the
   // ring starts on such a boundary (the host allocates 1 KiB extra).
@@ -226,9 +215,6 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     scanned_items = 0;
-#if PDPROF_PERSISTENT_IN_FLIGHT_WAITING
-    awaited_items = 0;
-#endif
   }
   __syncthreads();
 
@@ -252,15 +238,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
         for (int b = 0; b < kBoxes; ++b) box_row[b] = static_cast<int>(rows.at(t + b * kPersistentBoxRows));
         mbarrier_wait(&emptied[at.stage], at.parity ^ 1u);
         const bool ahead = items > *static_cast<volatile int*>(&scanned_items);
-#if PDPROF_PERSISTENT_IN_FLIGHT_WAITING
-        const bool awaited = ahead && items == *static_cast<volatile int*>(&awaited_items);
-        const int window = (awaited  ? PDPROF_PERSISTENT_IN_FLIGHT_WAITING
-                            : ahead ? kPersistentInFlightAhead
-                                    : kPersistentInFlight) *
-                           kWindowScale;
-#else
         const int window = (ahead ? kPersistentInFlightAhead : kPersistentInFlight) * kWindowScale;
-#endif
         for (; in_flight >= min(window, a.stages); --in_flight) {
           mbarrier_wait(&filled[landing.stage], landing.parity);
           landing.advance(a.stages);
@@ -293,9 +271,6 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
     // Layer l's q exists once every pair of layer l - 1 is merged.
     if (threadIdx.x == 0) {
       const unsigned ready = static_cast<unsigned>(layer) * a.pairs;
-#if PDPROF_PERSISTENT_IN_FLIGHT_WAITING
-      ++*static_cast<volatile int*>(&awaited_items);
-#endif
       while (load_acquire(a.merged) < ready) {
       }
       ++*static_cast<volatile int*>(&scanned_items);
@@ -331,7 +306,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
           const int row = tile_first + (r / 2) * 8 + RowsForSwizzle::at(Tile::v_row(r, tq));
 #pragma unroll
           for (int j = 0; j < Tile::kVChunks; ++j)
-            tile.v[r][j] = swizzled_chunk<S, true>(v_spans, kSpanBytes, row, Tile::v_element(j, g));
+            tile.v[r][j] = swizzled_chunk<S>(v_spans, kSpanBytes, row, Tile::v_element(j, g));
         }
         attend_tile<kG, kD, RowsForSwizzle, Mma>(tile, query, rows_left, g, tq, state);
       }

@@ -53,25 +53,6 @@ def test_attention_tile_math_for_hopper_takes_16_mma_per_tile_and_no_spills(nvcc
         assert spilled == 0, prefix
 
 
-def test_the_fp8_value_switch_converts_v_by_integers_and_k_in_hardware(nvcc, tmp_path):
-    """-DPDPROF_FP8_V_INTEGER=1 (an experiment, off by default): in the fp8 attention kernels V's
-    pairs go through the integer form (its AND with 0x40004000) and K's through the hardware, as
-    many each; the bf16 kernels are untouched."""
-    ptx = tmp_path / "bench.ptx"
-    argv = ["nvcc", "-O3", "-std=c++17", "-arch=sm_90", "-ptx", "-DPDPROF_FP8_V_INTEGER=1",
-            f"-I{SOURCE.parent}", str(SOURCE), "-o", str(ptx)]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    entries = ptx.read_text().split(".entry ")[1:]
-    for prefix in ATTENTION_7B:
-        (body,) = [entry for entry in entries if entry.startswith(prefix)]
-        hardware, integer = body.count("cvt.rn.f16x2.e4m3x2"), body.count("0x40004000")
-        if "Fp8E4M3" in prefix:
-            assert hardware > 0 and integer == hardware, prefix
-        else:
-            assert hardware == integer == 0, prefix
-
-
 def test_hipcc_builds_the_benchmark_for_gfx90a(hipcc, tmp_path):
     out = tmp_path / "bench_hip"
     build.build("hip", SOURCE, out, "gfx90a", ["-O3", "-std=c++17"])

@@ -24,7 +24,7 @@ def exact_e4m3(code: np.ndarray) -> np.ndarray:
 
 
 def integer_pair(word: np.ndarray) -> np.ndarray:
-    """kernels/attention_mma.h's scaled_f16x2_of_e4m3x2: prmt 0x1404, shr 1, and 0x40004000, add."""
+    """The script's scaled_f16x2_of_e4m3x2: prmt 0x1404, shr 1, and 0x40004000, add."""
     placed = ((word & 0xFF) << 8) | (((word >> 8) & 0xFF) << 24)
     shifted = placed >> 1
     return (shifted + (shifted & 0x40004000)).astype(np.uint32)
