@@ -34,9 +34,12 @@ constexpr int kPersistentStageRows = kAttentionMmaWarps * kAttentionTileRows;
 #ifndef PDPROF_PERSISTENT_FP8_SCAN_WARPS
 #define PDPROF_PERSISTENT_FP8_SCAN_WARPS 8
 #endif
+#ifndef PDPROF_PERSISTENT_BF16_SCAN_WARPS
+#define PDPROF_PERSISTENT_BF16_SCAN_WARPS 4
+#endif
 template <class Kv>
 __host__ __device__ constexpr int persistent_scan_warps() {
-  return sizeof(typename Kv::Storage) == 1 ? PDPROF_PERSISTENT_FP8_SCAN_WARPS : kAttentionMmaWarps;
+  return sizeof(typename Kv::Storage) == 1 ? PDPROF_PERSISTENT_FP8_SCAN_WARPS : PDPROF_PERSISTENT_BF16_SCAN_WARPS;
 }
 // Scanning warps, then the producer warp.
 template <class Kv>
