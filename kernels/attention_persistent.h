@@ -35,7 +35,7 @@ constexpr int kPersistentStageRows = kAttentionMmaWarps * kAttentionTileRows;
 #define PDPROF_PERSISTENT_FP8_SCAN_WARPS 8
 #endif
 #ifndef PDPROF_PERSISTENT_BF16_SCAN_WARPS
-#define PDPROF_PERSISTENT_BF16_SCAN_WARPS 4
+#define PDPROF_PERSISTENT_BF16_SCAN_WARPS 8
 #endif
 template <class Kv>
 __host__ __device__ constexpr int persistent_scan_warps() {
