@@ -30,25 +30,23 @@ constexpr int kPersistentStageRows = kAttentionMmaWarps * kAttentionTileRows;
 // turn. After each layer's wait a block works through the stages that landed during it, and
 // one warp per scheduler leaves the tile math's latency exposed there: bf16 and fp8 both run
 // two groups (bf16 on the H100: 86 % of kv_stream at T = 4k against 83 % with one group,
-// 2-3 points less at 2k; benchmarks/NOTES.md v10). -DPDPROF_PERSISTENT_{BF16,FP8}_SCAN_WARPS=N
-// to compare; above 8, a group of 8 query heads keeps 8 (12 warps' partials of 8 heads outgrow
-// the 48 KiB of static shared memory).
+// 2-3 points less at 2k; fp8 with three groups: 5 points less; benchmarks/NOTES.md v10).
+// -DPDPROF_PERSISTENT_{BF16,FP8}_SCAN_WARPS=N to compare (at most 8 for a group of 8 heads,
+// whose warps' partials outgrow static shared memory above that).
 #ifndef PDPROF_PERSISTENT_FP8_SCAN_WARPS
 #define PDPROF_PERSISTENT_FP8_SCAN_WARPS 8
 #endif
 #ifndef PDPROF_PERSISTENT_BF16_SCAN_WARPS
 #define PDPROF_PERSISTENT_BF16_SCAN_WARPS 8
 #endif
-template <class Kv, int kG>
+template <class Kv>
 __host__ __device__ constexpr int persistent_scan_warps() {
-  constexpr int warps =
-      sizeof(typename Kv::Storage) == 1 ? PDPROF_PERSISTENT_FP8_SCAN_WARPS : PDPROF_PERSISTENT_BF16_SCAN_WARPS;
-  return kG > 4 && warps > 8 ? 8 : warps;
+  return sizeof(typename Kv::Storage) == 1 ? PDPROF_PERSISTENT_FP8_SCAN_WARPS : PDPROF_PERSISTENT_BF16_SCAN_WARPS;
 }
 // Scanning warps, then the producer warp.
-template <class Kv, int kG>
+template <class Kv>
 __host__ __device__ constexpr int persistent_threads() {
-  return 32 * (persistent_scan_warps<Kv, kG>() + 1);
+  return 32 * (persistent_scan_warps<Kv>() + 1);
 }
 constexpr int kPersistentMaxStages = 16;
 // Rows per TMA box (a whole stage, or less: -DPDPROF_PERSISTENT_BOX_ROWS=N).
@@ -188,7 +186,7 @@ struct RingPosition {
 };
 
 template <int kG, int kD, bool kPaged, class Kv = Bf16>
-__global__ void __launch_bounds__(persistent_threads<Kv, kG>(), 1)
+__global__ void __launch_bounds__(persistent_threads<Kv>(), 1)
 decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, const __grid_constant__ CUtensorMap V_map,
                                    const PersistentAttentionArgs a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // launched on compute capability 9.0+ only
@@ -197,7 +195,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
   using S = typename Kv::Storage;
   using Mma = typename MmaOf<Kv>::type;
   static_assert(rows_fill_swizzle_spans<S>(kD), "K/V rows of whole swizzle spans");
-  constexpr int kScanWarps = persistent_scan_warps<Kv, kG>(), kScanThreads = 32 * kScanWarps;
+  constexpr int kScanWarps = persistent_scan_warps<Kv>(), kScanThreads = 32 * kScanWarps;
   constexpr int kGroups = kScanWarps / kAttentionMmaWarps;
   static_assert(kScanWarps % kAttentionMmaWarps == 0, "whole groups of scanning warps");
   using ScanSync = ScanWarpsSync<kScanThreads>;

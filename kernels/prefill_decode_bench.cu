@@ -685,7 +685,6 @@ struct Decode {
     const int group = p.heads / p.kv_heads, pairs = p.batch * p.kv_heads;
     const PersistentKernel kernel_fn =
         d == 64 ? persistent_kernel_for<F, 64>(group) : persistent_kernel_for<F, 128>(group);
-    const int threads = for_group(group, [](auto g) { return persistent_threads<F, decltype(g)::value>(); });
     const size_t rows_per_layer = kv_per_layer / d;
     if (rows_per_layer * p.L > static_cast<size_t>(INT32_MAX)) {
       std::fprintf(stderr, "error: %zu K rows exceed TMA's int32 row coordinates; lower --T, --L or --batch, or run "
@@ -704,7 +703,7 @@ struct Decode {
     int blocks_per_sm = 0;  // stays 0 where not even two stages fit
     if (stages >= 2) {
       GPU_CHECK(cudaFuncSetAttribute(kernel_fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(ring_bytes)));
-      GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel_fn, threads,
+      GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel_fn, persistent_threads<F>(),
                                                               ring_bytes));
     }
     if (blocks_per_sm < 1) {
@@ -737,7 +736,7 @@ struct Decode {
       attribute.val.cooperative = 1;
       cudaLaunchConfig_t config{};
       config.gridDim = dim3(sm_count);
-      config.blockDim = dim3(threads);
+      config.blockDim = dim3(persistent_threads<F>());
       config.dynamicSmemBytes = ring_bytes;
       config.stream = stream;
       config.attrs = &attribute;
