@@ -62,7 +62,12 @@ static_assert(kPersistentStageRows % kPersistentBoxRows == 0 && kPersistentBoxRo
 // stages stream with fewer in flight (-DPDPROF_PERSISTENT_IN_FLIGHT=N, ..._AHEAD=N). The
 // windows count bf16 stages: an fp8 stage holds half the bytes, so fp8 keeps twice as many in
 // flight (as many bytes; side by side on the H200, 1-7 % faster than as many stages at
-// T = 2k...32k but for -1 % at 8k, benchmarks/NOTES.md v8).
+// T = 2k...32k but for -1 % at 8k, benchmarks/NOTES.md v8). -DPDPROF_PERSISTENT_FP8_WINDOW_SCALE=1
+// counts fp8 stages instead: on the H100 with v10's kernel, 4-5 points faster at 4k-16k
+// (benchmarks/NOTES.md v11), not yet the default: its GPU tests and table are still to run.
+#ifndef PDPROF_PERSISTENT_FP8_WINDOW_SCALE
+#define PDPROF_PERSISTENT_FP8_WINDOW_SCALE 2
+#endif
 #ifndef PDPROF_PERSISTENT_IN_FLIGHT
 #define PDPROF_PERSISTENT_IN_FLIGHT 2
 #endif
@@ -200,7 +205,7 @@ decode_attention_persistent_kernel(const __grid_constant__ CUtensorMap K_map, co
   static_assert(kScanWarps % kAttentionMmaWarps == 0, "whole groups of scanning warps");
   using ScanSync = ScanWarpsSync<kScanThreads>;
   constexpr int kSpanDims = kSwizzleSpanBytes / sizeof(S);
-  constexpr int kWindowScale = static_cast<int>(2 / sizeof(S));  // in-flight windows count bf16 stages
+  constexpr int kWindowScale = sizeof(S) == 1 ? PDPROF_PERSISTENT_FP8_WINDOW_SCALE : 1;  // stages per window unit
   constexpr int kSpans = kD / kSpanDims;
   constexpr int kSpanBytes = kPersistentStageRows * kSwizzleSpanBytes;  // one span of a stage's rows
   constexpr int kStageBytes = 2 * kSpans * kSpanBytes;  // K's spans, then V's
