@@ -63,7 +63,7 @@ static_assert(kPersistentStageRows % kPersistentBoxRows == 0 && kPersistentBoxRo
 // windows count bf16 stages: an fp8 stage holds half the bytes, so fp8 keeps twice as many in
 // flight (as many bytes; side by side on the H200, 1-7 % faster than as many stages at
 // T = 2k...32k but for -1 % at 8k, benchmarks/NOTES.md v8). -DPDPROF_PERSISTENT_FP8_WINDOW_SCALE=1
-// counts fp8 stages instead: on the H100 with v10's kernel, 4-5 points faster at 4k-16k
+// counts fp8 stages instead: on the H100 with v10's kernel, 3.7-4.6 points faster at 4k-16k
 // (benchmarks/NOTES.md v11), not yet the default: its GPU tests and table are still to run.
 #ifndef PDPROF_PERSISTENT_FP8_WINDOW_SCALE
 #define PDPROF_PERSISTENT_FP8_WINDOW_SCALE 2
